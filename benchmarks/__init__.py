@@ -1,0 +1,1 @@
+"""Benchmarks of the course library against reference tools (run with ``make bench``)."""

@@ -1,0 +1,226 @@
+"""Instructor commands: ``python -m grading release|autograde|feedback|export``.
+
+release     generate ``exercises/`` (student versions) from ``solutions/`` and record the
+            assignments in the gradebook
+autograde   copy ``--submissions DIR`` (laid out DIR/<student>/<assignment>/<notebook>.ipynb) into
+            ``gradebook/submitted`` and autograde every submission found there, with progress
+            output; a broken submission is reported and the batch goes on
+feedback    HTML feedback per student into ``gradebook/feedback/<student>/<assignment>/``
+export      grades as CSV (``--out``, default ``gradebook/grades.csv``)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+
+from . import course
+
+
+def cmd_release(args) -> int:
+    from nbgrader.converters import GenerateAssignment
+
+    config = course.load_config(args.root, _overrides(args))
+    names = args.assignment or course.assignments(args.root)
+    for name in names:
+        app = course.converter(GenerateAssignment, config, assignment_id=name)
+        app.force = True
+        app.create_assignment = True
+        app.start()
+        print(f"released {name} -> {os.path.relpath(app.coursedir.format_path(app.coursedir.release_directory, '.', name), args.root)}")
+    return 0
+
+
+def _copy_submissions(src: str, dest: str) -> int:
+    copied = 0
+    for student in sorted(os.listdir(src)):
+        sdir = os.path.join(src, student)
+        if not os.path.isdir(sdir) or student.startswith("."):
+            continue
+        for assignment in sorted(os.listdir(sdir)):
+            adir = os.path.join(sdir, assignment)
+            if not os.path.isdir(adir):
+                continue
+            target = os.path.join(dest, student, assignment)
+            if os.path.exists(target):
+                shutil.rmtree(target)
+            shutil.copytree(adir, target, symlinks=False,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+            copied += 1
+    return copied
+
+
+def _known_assignments(config) -> set:
+    from nbgrader.api import Gradebook
+    from nbgrader.coursedir import CourseDirectory
+
+    with Gradebook(CourseDirectory(config=config).db_url) as gb:
+        return {a.name for a in gb.assignments}
+
+
+def _ensure_in_gradebook(args, config, needed: set) -> None:
+    """Record assignments the gradebook does not know yet (generated into gradebook/release)."""
+    from nbgrader.converters import GenerateAssignment
+
+    missing = sorted(needed - _known_assignments(config))
+    for name in missing:
+        app = course.converter(GenerateAssignment, config, assignment_id=name,
+                               release_directory=os.path.join("gradebook", "release"))
+        app.force = True
+        app.create_assignment = True
+        app.start()
+
+
+def _score(config, assignment: str, student: str) -> tuple[float, float, bool]:
+    from nbgrader.api import Gradebook
+    from nbgrader.coursedir import CourseDirectory
+
+    with Gradebook(CourseDirectory(config=config).db_url) as gb:
+        sub = gb.find_submission(assignment, student)
+        return float(sub.score), float(sub.max_score), bool(sub.needs_manual_grade)
+
+
+def cmd_autograde(args) -> int:
+    from nbgrader.converters import Autograde
+
+    config = course.load_config(args.root, _overrides(args))
+    from nbgrader.coursedir import CourseDirectory
+    submitted = CourseDirectory(config=config).format_path(
+        CourseDirectory(config=config).submitted_directory, ".", ".")
+    submitted = os.path.normpath(submitted)
+    if args.submissions:
+        os.makedirs(submitted, exist_ok=True)
+        n = _copy_submissions(args.submissions, submitted)
+        print(f"copied {n} submission(s) from {args.submissions}")
+    jobs = [(s, a) for s in sorted(os.listdir(submitted)) if os.path.isdir(os.path.join(submitted, s))
+            for a in sorted(os.listdir(os.path.join(submitted, s)))
+            if os.path.isdir(os.path.join(submitted, s, a))] if os.path.isdir(submitted) else []
+    if args.assignment:
+        jobs = [(s, a) for s, a in jobs if a in args.assignment]
+    if not jobs:
+        print("no submissions found in", submitted)
+        return 1
+    _ensure_in_gradebook(args, config, {a for _, a in jobs})
+    from .sandbox import landlock_abi
+    if landlock_abi() < 6:
+        print("WARNING: this Linux kernel lacks Landlock (ABI >= 6): student code will NOT be "
+              "confined (it could read solutions/ and the gradebook, or signal the grader). "
+              "Grade inside a container or VM. See grading/README.md.", flush=True)
+    failures = 0
+    for i, (student, assignment) in enumerate(jobs, 1):
+        print(f"[{i}/{len(jobs)}] {student} {assignment} ... ", end="", flush=True)
+        started = time.monotonic()
+        app = course.converter(Autograde, config, assignment_id=assignment, student_id=student)
+        app.force = True
+        app.create_student = True
+        try:
+            app.start()
+            score, max_score, manual = _score(config, assignment, student)
+            note = " (written parts to grade by hand)" if manual else ""
+            print(f"{score:g}/{max_score:g} points{note} [{time.monotonic() - started:.0f} s]", flush=True)
+        except BaseException as exc:  # noqa: BLE001 - report and go on with the batch
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            failures += 1
+            print(f"FAILED ({type(exc).__name__}: {str(exc).strip().splitlines()[-1:] or ''})", flush=True)
+    print(f"autograded {len(jobs) - failures} of {len(jobs)} submission(s)"
+          + (f"; {failures} failed (see messages above)" if failures else ""))
+    return 1 if failures else 0
+
+
+def cmd_feedback(args) -> int:
+    from nbgrader.converters import GenerateFeedback
+
+    config = course.load_config(args.root, _overrides(args))
+    names = args.assignment or sorted(_known_assignments(config))
+    for name in names:
+        app = course.converter(GenerateFeedback, config, assignment_id=name)
+        app.force = True
+        try:
+            app.start()
+        except BaseException as exc:  # noqa: BLE001
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            print(f"feedback for {name}: FAILED ({exc})")
+            continue
+        out = app.coursedir.format_path(app.coursedir.feedback_directory, "*", name)
+        print(f"feedback for {name} -> {os.path.relpath(os.path.dirname(os.path.dirname(out)), args.root)}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from nbgrader.api import Gradebook
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.plugins import CsvExportPlugin
+
+    config = course.load_config(args.root, _overrides(args))
+    out = os.path.abspath(args.out or os.path.join(args.root, "gradebook", "grades.csv"))
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    plugin = CsvExportPlugin(config=config)
+    plugin.to = out
+    with Gradebook(CourseDirectory(config=config).db_url) as gb:
+        plugin.export(gb)
+    print(f"grades written to {out}")
+    return 0
+
+
+def _overrides(args) -> dict:
+    out = {}
+    for item in getattr(args, "config", None) or []:
+        key, _, value = item.partition("=")
+        try:
+            import ast
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m grading", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", default=course.ROOT, help="course directory (holds nbgrader_config.py)")
+    parser.add_argument("--verbose", action="store_true", help="show nbgrader's own log")
+    parser.add_argument("--config", action="append", metavar="Section.key=value",
+                        help="override a configuration value, e.g. Execute.timeout=10 (repeatable)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("release", help="generate exercises/ from solutions/")
+    p.add_argument("assignment", nargs="*", help="assignments (default: all in solutions/)")
+    p.set_defaults(func=cmd_release)
+    p = sub.add_parser("autograde", help="autograde every submission")
+    p.add_argument("--submissions", help="folder DIR/<student>/<assignment>/<notebook>.ipynb to grade")
+    p.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
+    p.set_defaults(func=cmd_autograde)
+    p = sub.add_parser("feedback", help="HTML feedback per student")
+    p.add_argument("assignment", nargs="*")
+    p.set_defaults(func=cmd_feedback)
+    p = sub.add_parser("export", help="grades as CSV")
+    p.add_argument("--out", help="CSV path (default gradebook/grades.csv)")
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def _skip_slow_optional_imports() -> None:
+    """jsonschema (via nbformat) imports ``rfc3987_syntax`` when installed, which compiles a lark
+    grammar at import time (seconds per command). Notebook validation never checks IRI formats,
+    and jsonschema treats the module as optional, so it is marked absent for this process."""
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+
+def main(argv=None) -> int:
+    _skip_slow_optional_imports()
+    import warnings
+    warnings.filterwarnings("ignore", module="nbgrader")
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    args = build_parser().parse_args(argv)
+    args.root = os.path.abspath(args.root)
+    course.prepare_environment()
+    course.quiet_logs(args.verbose)
+    os.chdir(args.root)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Start the student's Jupyter kernel inside the sandbox (resource limits + Landlock).
+
+:class:`SandboxedKernelManager` prefixes the kernel command with ``kernel_launch.py``, which
+reads the connection file (to allow binding exactly the kernel's ZMQ ports), applies the limits
+and the Landlock rules, scrubs the environment and then ``exec``s the real kernel. The
+kernel can then read only the Python installation and its own working directory (a private
+temporary copy of the assignment's data files), write only there, open no TCP connection, and
+cannot signal processes outside its sandbox (e.g. the grader).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from jupyter_client.manager import AsyncKernelManager
+
+MEMORY_MB = 3072
+CPU_SECONDS = 900
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    forbidden: list = []      # set by the Execute preprocessor before the kernel starts
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        from . import sandbox
+        settings = {"read": sandbox.python_read_roots(), "forbidden": list(self.forbidden),
+                    "memory": MEMORY_MB << 20, "cpu": CPU_SECONDS}
+        launcher = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_launch.py")
+        return [sys.executable, "-I", launcher, json.dumps(settings), "--", *cmd]

@@ -1,0 +1,256 @@
+"""nbgrader preprocessors that move the verdict out of the student's kernel.
+
+Registered in ``nbgrader_config.py``:
+
+* :class:`RestoreMetadata` (sanitize stage, before ``OverwriteCells``): every cell's nbgrader
+  flags are reset from the gradebook; cells claiming unknown ids lose their nbgrader metadata.
+* :class:`HideHiddenTests` (autograde stage, before execution): test cells are executed without
+  their hidden region, so the kernel never sees a ``CHECK`` (and feedback never shows one).
+* :class:`ResilientExecute` (replaces nbgrader's ``Execute``): runs the kernel in the sandbox in a
+  private working directory; a dead or unresponsive kernel stops execution of that notebook only.
+* :class:`StartJudging` (before execution) starts grading every autograded part from the
+  sanitized cell sources with :func:`grading.program.grade`, in a background thread;
+  :class:`JudgeAnswers` (after execution, before ``SaveAutoGrades``) waits for the verdicts and
+  REPLACES the test cells' outputs with them (an ``error`` output for a wrong part, so nbgrader
+  scores 0). Nothing the kernel did to a test cell survives.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+
+from nbformat.v4 import new_output
+from nbgrader import utils
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Float, Integer, List
+
+from . import program
+from .kernel import SandboxedKernelManager
+from .spec import SpecError, parse_check, strip_hidden
+
+
+def trusted_cells(resources) -> dict:
+    """grade id -> flags and source of every nbgrader cell, as recorded in the gradebook."""
+    info = resources["nbgrader"]
+    with Gradebook(info["db_url"]) as gb:
+        nb = gb.find_notebook(info["notebook"], info["assignment"])
+        grades = {c.name: float(c.max_score) for c in nb.grade_cells}
+        solutions = {c.name for c in nb.solution_cells}
+        tasks = {c.name for c in nb.task_cells}
+        return {c.name: {"grade": c.name in grades, "solution": c.name in solutions,
+                         "task": c.name in tasks, "locked": bool(c.locked), "cell_type": c.cell_type,
+                         "points": grades.get(c.name), "source": c.source}
+                for c in nb.source_cells}
+
+
+def autograded_tests(trusted: dict) -> set:
+    return {gid for gid, t in trusted.items()
+            if t["grade"] and not t["solution"] and t["cell_type"] == "code"}
+
+
+class RestoreMetadata(NbGraderPreprocessor):
+    """Reset nbgrader flags of every cell from the gradebook (students can edit metadata)."""
+
+    def preprocess(self, nb, resources):
+        trusted = trusted_cells(resources)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader")
+            if meta is None:
+                continue
+            t = trusted.get(meta.get("grade_id"))
+            if t is None:
+                del cell.metadata["nbgrader"]
+                continue
+            meta.update(grade=t["grade"], solution=t["solution"], locked=t["locked"])
+            if t["task"]:
+                meta["task"] = True
+            else:
+                meta.pop("task", None)
+            if t["grade"]:
+                meta["points"] = t["points"]
+            else:
+                meta.pop("points", None)
+        return nb, resources
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """The kernel runs test cells without their hidden region."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
+            cell.source = strip_hidden(cell.source)
+        return cell, resources
+
+
+def _data_files(directory) -> list:
+    if not directory or not os.path.isdir(directory):
+        return []
+    out = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if (os.path.isfile(path) and not os.path.islink(path) and not name.endswith(".ipynb")
+                and os.path.getsize(path) < 50 << 20):
+            out.append(path)
+    return out
+
+
+class ResilientExecute(Execute):
+    """nbgrader's Execute in the sandbox; a dead or hung kernel ends this notebook's execution only."""
+
+    forbidden_paths = List([], help="Trees the kernel must not read (solutions, gradebook, ...).").tag(config=True)
+    max_output_bytes = Integer(1 << 20, help="Output kept per cell; the rest is dropped.").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(*args, **kwargs)
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._stopped = None
+        self._output_bytes = {}
+        SandboxedKernelManager.forbidden = list(self.forbidden_paths)
+        meta = resources.setdefault("metadata", {})
+        original = meta.get("path")
+        workdir = tempfile.mkdtemp(prefix="vi-kernel-")
+        for path in _data_files(original):
+            shutil.copy(path, workdir)
+        meta["path"] = workdir
+        try:
+            return super().preprocess(nb, resources, km)
+        except Exception as exc:  # noqa: BLE001 - kernel trouble must not stop the grading
+            self.log.error("Kernel execution failed (%s: %s); grading continues from the file",
+                           type(exc).__name__, exc)
+            return nb, resources
+        finally:
+            meta["path"] = original
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg.get("content", {})
+        size = len(str(content.get("text", ""))) + len(str(content.get("traceback", ""))) \
+            + sum(len(str(v)) for v in (content.get("data") or {}).values())
+        used = self._output_bytes.get(cell_index, 0)
+        if used + size > self.max_output_bytes:
+            if used <= self.max_output_bytes:
+                outs.append(new_output("stream", name="stdout",
+                                       text="\n... output truncated by the grader ...\n"))
+            self._output_bytes[cell_index] = self.max_output_bytes + 1
+            return None
+        self._output_bytes[cell_index] = used + size
+        return super().output(outs, msg, display_id, cell_index)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        if self._stopped:
+            cell.outputs = [new_output("error", ename="NotRun", evalue=self._stopped,
+                                       traceback=[f"Not run: {self._stopped}"])]
+            return cell, resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except Exception as exc:  # noqa: BLE001 - DeadKernelError, CellTimeoutError, ...
+            self._stopped = f"the kernel stopped in cell {index + 1} ({type(exc).__name__})"
+            self.log.warning("%s; the remaining cells are not executed", self._stopped)
+            self.shutdown_kernel = "immediate"
+            cell.outputs = list(cell.get("outputs", [])) + [
+                new_output("error", ename=type(exc).__name__, evalue=str(exc)[:500],
+                           traceback=[f"The kernel stopped while running this cell: {exc}"[:1000]])]
+            return cell, resources
+
+
+class JudgeAnswers(NbGraderPreprocessor):
+    """Grade every autograded part outside the kernel and write the verdicts into the test cells.
+
+    Registered twice: first with ``stage = "start"`` before the kernel runs (it starts grading in a
+    background thread, from the sanitized cell sources, so the harness and the kernel overlap),
+    then with the default ``stage = "finish"`` after execution (it waits for the verdicts, or
+    grades now if nothing was started, and overwrites the test cells' outputs).
+    """
+
+    cell_timeout = Float(30.0, help="Seconds a student cell may run in the judge's harness.").tag(config=True)
+    total_timeout = Float(300.0, help="Seconds for one harness run over the whole notebook.").tag(config=True)
+    memory_mb = Integer(2048, help="Address-space limit (MB) of the harness and the judge.").tag(config=True)
+    judge_seconds = Integer(30, help="Seconds to judge one part.").tag(config=True)
+    restarts = Integer(3, help="Harness restarts past cells that crash or hang.").tag(config=True)
+    forbidden_paths = List([], help="Trees student code must not read (solutions, gradebook, ...).").tag(config=True)
+    stage = "finish"
+
+    def _prepare(self, nb, resources):
+        trusted = trusted_cells(resources)
+        tests = autograded_tests(trusted)
+        parts = {}
+        for gid in sorted(tests):
+            try:
+                parts[gid] = {"spec": parse_check(trusted[gid]["source"])}
+            except SpecError as exc:
+                parts[gid] = {"error": f"malformed CHECK: {exc}"}
+        cells = []
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            cells.append(program.Cell(index, cell.source, part=gid if gid in tests else None))
+        limits = program.Limits(
+            cell_seconds=self.cell_timeout, total_seconds=self.total_timeout, memory_mb=self.memory_mb,
+            judge_part_seconds=self.judge_seconds, restarts=self.restarts,
+            forbidden=list(self.forbidden_paths),
+            data_files=_data_files(resources.get("metadata", {}).get("path")))
+        return trusted, tests, parts, cells, limits
+
+    def preprocess(self, nb, resources):
+        state = resources.setdefault("vi_course", {})
+        if self.stage == "start":
+            trusted, tests, parts, cells, limits = self._prepare(nb, resources)
+            box: dict = {}
+
+            def work():
+                try:
+                    box["result"] = program.grade(cells, parts, limits)
+                except BaseException as exc:  # noqa: BLE001 - reported in the finish stage
+                    box["error"] = exc
+
+            thread = threading.Thread(target=work, name="vi-course-judge", daemon=True)
+            thread.start()
+            state["pending"] = (thread, box, trusted, tests, parts)
+            return nb, resources
+        pending = state.pop("pending", None)
+        if pending is None:
+            trusted, tests, parts, cells, limits = self._prepare(nb, resources)
+            verdicts, info = program.grade(cells, parts, limits)
+        else:
+            thread, box, trusted, tests, parts = pending
+            thread.join()
+            if "error" in box:
+                raise box["error"]
+            verdicts, info = box["result"]
+        if not info.get("landlock"):
+            self.log.warning("Landlock is not available: student code was NOT confined to its "
+                             "sandbox directory (it could read course files)")
+        for cell in nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if cell.cell_type == "code" and gid in tests:
+                spec = parts[gid].get("spec") or {}
+                self._write_verdict(cell, spec.get("label", gid), verdicts[gid], trusted[gid]["points"])
+        state["verdicts"] = {gid: {"ok": v.ok, "message": v.message} for gid, v in verdicts.items()}
+        return nb, resources
+
+    @staticmethod
+    def _write_verdict(cell, label, verdict, points):
+        meta = cell.metadata["nbgrader"]
+        meta.update(grade=True, solution=False, locked=True, points=points)
+        if verdict.ok:
+            text = f"{label}: correct ({verdict.message}). {points:g} of {points:g} points.\n"
+            cell.outputs = [new_output("stream", name="stdout", text=text)]
+        else:
+            cell.outputs = [new_output(
+                "error", ename="Incorrect", evalue=f"{label}: {verdict.message}",
+                traceback=[f"\x1b[0;31m{label}: not correct (0 of {points:g} points)\x1b[0m",
+                           verdict.message])]
+
+
+class StartJudging(JudgeAnswers):
+    """:class:`JudgeAnswers` in its start stage (place it before the kernel executes)."""
+
+    stage = "start"

@@ -1,0 +1,156 @@
+"""Run a child Python process with a private result channel, time limits and bounded output.
+
+The child gets: ``python -I`` (no user site, no PYTHON* variables, script dir not on sys.path), a
+fresh temporary working directory, a scrubbed environment, its job as JSON on stdin, and the
+write end of a pipe as ``argv[1]``. It reports JSON lines on that pipe (the *channel*). The parent
+enforces a total deadline, an idle deadline (no event for too long), a cap on channel bytes, keeps
+only the first few KB of stdout/stderr, and kills the child's whole process group at the end.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+
+MAX_CHANNEL_BYTES = 32 * 1024 * 1024
+KEEP_OUTPUT_BYTES = 8 * 1024
+
+
+@dataclass
+class RunResult:
+    events: list = field(default_factory=list)
+    stopped: str | None = None        # None (finished), "timeout", "idle", "overflow", "crashed"
+    returncode: int | None = None
+    stderr: str = ""
+    seconds: float = 0.0
+
+
+def scrubbed_env(workdir: str) -> dict:
+    """The only environment variables the child sees."""
+    venv_bin = os.path.dirname(sys.executable)
+    return {
+        "PATH": f"{venv_bin}:/usr/bin:/bin",
+        "HOME": workdir, "TMPDIR": workdir, "MPLCONFIGDIR": workdir, "IPYTHONDIR": workdir,
+        "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "MPLBACKEND": "Agg",
+        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+    }
+
+
+def _drain(stream, keep: list):
+    size = 0
+    while True:
+        chunk = stream.read(65536)
+        if not chunk:
+            break
+        if size < KEEP_OUTPUT_BYTES:
+            keep.append(chunk[: KEEP_OUTPUT_BYTES - size])
+        size += len(chunk)
+    stream.close()
+
+
+def _feed(stream, data: bytes):
+    try:
+        stream.write(data)
+    except (BrokenPipeError, OSError):
+        pass
+    finally:
+        try:
+            stream.close()
+        except OSError:
+            pass
+
+
+def run_child(argv_tail: list, job: dict, total_timeout: float, idle_timeout: float,
+              workdir: str | None = None) -> RunResult:
+    """Run ``python -I *argv_tail FD`` with ``job`` on stdin; collect channel events until it ends."""
+    own_dir = workdir is None
+    workdir = workdir or tempfile.mkdtemp(prefix="vi-grading-")
+    read_fd, write_fd = os.pipe()
+    started = time.monotonic()
+    result = RunResult()
+    proc = subprocess.Popen(
+        [sys.executable, "-I", *argv_tail, str(write_fd)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=workdir, env=scrubbed_env(workdir), pass_fds=(write_fd,), start_new_session=True)
+    os.close(write_fd)
+    kept_err: list = []
+    threads = [threading.Thread(target=_feed, args=(proc.stdin, json.dumps(job).encode()), daemon=True),
+               threading.Thread(target=_drain, args=(proc.stdout, []), daemon=True),
+               threading.Thread(target=_drain, args=(proc.stderr, kept_err), daemon=True)]
+    for t in threads:
+        t.start()
+    try:
+        result.stopped = _read_channel(read_fd, result.events, started, total_timeout, idle_timeout)
+    finally:
+        os.close(read_fd)
+        _kill_group(proc)
+        for t in threads:
+            t.join(timeout=2)
+        result.returncode = proc.returncode
+        result.stderr = b"".join(kept_err).decode("utf-8", "replace")
+        result.seconds = time.monotonic() - started
+        if own_dir:
+            _rmtree(workdir)
+    if result.stopped is None and not (result.events and result.events[-1].get("ev") == "end"):
+        result.stopped = "crashed"
+    return result
+
+
+def _read_channel(fd, events, started, total_timeout, idle_timeout) -> str | None:
+    buffer, received, last = b"", 0, time.monotonic()
+    while True:
+        now = time.monotonic()
+        if now - started > total_timeout:
+            return "timeout"
+        if now - last > idle_timeout:
+            return "idle"
+        wait = max(0.01, min(total_timeout - (now - started), idle_timeout - (now - last)))
+        ready, _, _ = select.select([fd], [], [], wait)
+        if not ready:
+            continue
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return None                     # writer closed: the child ended (or closed the channel)
+        received += len(chunk)
+        if received > MAX_CHANNEL_BYTES:
+            return "overflow"
+        last = time.monotonic()
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(event, dict):
+                events.append(event)
+
+
+def _kill_group(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _rmtree(path):
+    import shutil
+    for root, dirs, _ in os.walk(path):          # the child may have removed its own permissions
+        for d in dirs:
+            try:
+                os.chmod(os.path.join(root, d), 0o700)
+            except OSError:
+                pass
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,63 @@
+"""nbgrader configuration of the course (read by every nbgrader command run from this directory).
+
+Instructor sources live in ``solutions/``; ``python -m grading release`` generates the student
+versions into ``exercises/``. Everything produced while grading -- submissions, autograded copies,
+feedback and the SQLite gradebook -- lives in the git-ignored ``gradebook/`` folder.
+
+Grading verdicts are NOT computed in the student's kernel: see grading/README.md. The kernel still
+runs (for outputs and manually graded parts), sandboxed and with a per-cell timeout; the
+``JudgeAnswers`` preprocessor then grades every autograded part from the submitted cell sources
+in separate sandboxed processes and overwrites the test cells' outputs with its verdicts.
+
+nbgrader runs the ``alembic`` executable when it creates a gradebook: keep the venv's ``bin`` first
+on PATH (the Makefile and ``python -m grading`` do).
+"""
+import os
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
+                                    DeduplicateIds, IgnorePattern, LimitOutput, OverwriteCells,
+                                    OverwriteKernelspec, SaveAutoGrades)
+
+from grading.preprocessors import (HideHiddenTests, JudgeAnswers, ResilientExecute, RestoreMetadata,
+                                  StartJudging)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GRADEBOOK = os.path.join(HERE, "gradebook")
+
+c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
+
+c.CourseDirectory.root = HERE
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.submitted_directory = "gradebook/submitted"
+c.CourseDirectory.autograded_directory = "gradebook/autograded"
+c.CourseDirectory.feedback_directory = "gradebook/feedback"
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(GRADEBOOK, "gradebook.db")
+# never released and never copied next to an autograded notebook: test data of the exercises
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
+                            "*.variants.yml"]
+
+# Kernel execution: per-cell timeout; a hung or dead kernel stops that notebook only.
+c.Execute.timeout = 30
+c.Execute.shutdown_kernel = "immediate"
+c.Execute.iopub_timeout = 4
+c.OverwriteCells.add_missing_cells = True
+
+# What student code (kernel and judge harness) must never read. StartJudging is configured
+# through its parent class JudgeAnswers.
+FORBIDDEN = [os.path.join(HERE, p) for p in ("solutions", "gradebook", ".git", "tests")]
+c.ResilientExecute.forbidden_paths = FORBIDDEN
+c.JudgeAnswers.forbidden_paths = FORBIDDEN
+c.JudgeAnswers.cell_timeout = 30
+c.JudgeAnswers.total_timeout = 300
+c.JudgeAnswers.memory_mb = 2048
+
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreMetadata, OverwriteCells,
+    CheckCellMetadata,
+]
+c.Autograde.autograde_preprocessors = [
+    StartJudging, HideHiddenTests, ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+    JudgeAnswers, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+]

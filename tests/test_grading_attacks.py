@@ -1,0 +1,420 @@
+"""Cheating must not pay: tampered submissions autograded in one batch with an honest one.
+
+Every attack below, tried with plain nbgrader ``assert`` tests, gives the student points (or
+kills the batch). Here each tampered part must score 0 while the untampered parts of the same
+notebook, and the other students of the batch, are graded normally. The attacks target the
+pilot exercise (is_basics/ex1_unbiased_is); the judge-level attacks at the end need no nbgrader.
+"""
+import os
+import textwrap
+
+import pytest
+
+from grading_helpers import REPO, autograde, part_results, read_nb, replace_cells
+
+pytestmark = [pytest.mark.xdist_group("grading_attacks"), pytest.mark.slow]
+
+ASSIGNMENT, NOTEBOOK = "is_basics", "ex1_unbiased_is"
+SOURCE = os.path.join(REPO, "solutions", ASSIGNMENT, NOTEBOOK + ".ipynb")
+PARTS = {"test_weight", "test_evidence", "test_estimator", "test_mc"}
+WRONG_EVIDENCE = "evidence_expr = normal_pdf(x, 0, 1)\n"
+
+
+def _src(text: str) -> str:
+    return textwrap.dedent(text).strip() + "\n"
+
+
+def attack_submissions(root: str) -> dict:
+    """student -> (cell replacements, extra notebook edits) of every tampered submission."""
+    solutions = os.path.join(root, "solutions", ASSIGNMENT, NOTEBOOK + ".ipynb")
+    gradebook = os.path.join(root, "gradebook", "gradebook.db")
+    grading_dir = os.path.join(REPO, "grading")
+    return {
+        # (a) comparison and truthiness overridden, on a plain object, a sympy subclass, a float
+        "overrides": {
+            "answer_weight": _src("""
+                class AlwaysEqual:
+                    def __eq__(self, other): return True
+                    def __ne__(self, other): return False
+                    def __bool__(self): return True
+                    def __hash__(self): return 0
+                    def __sub__(self, other): return 0
+                    __rsub__ = __sub__
+                weight_expr = AlwaysEqual()
+            """),
+            "answer_evidence": _src("""
+                class Everything(sp.Expr):
+                    def __eq__(self, other): return True
+                    def __ne__(self, other): return False
+                    __hash__ = sp.Expr.__hash__
+                    def __sub__(self, other): return sp.Integer(0)
+                    __rsub__ = __sub__
+                    def equals(self, other, failing_expression=False): return True
+                class Liar(sp.Symbol):
+                    def __eq__(self, other): return True
+                    __hash__ = sp.Symbol.__hash__
+                evidence_expr = Everything() + Liar("answer")
+            """),
+            "answer_mc": _src("""
+                class Close(float):
+                    def __eq__(self, other): return True
+                    def __sub__(self, other): return Close(0.0)
+                    __rsub__ = __sub__
+                    def __abs__(self): return 0.0
+                    def __lt__(self, other): return True
+                    __le__ = __lt__
+                    __hash__ = float.__hash__
+                mc_mean_evidence = Close(123.0)
+            """),
+            # a function that hunts for expected values in its process, frames and inputs
+            "answer_estimator": _src("""
+                LEAKS = []
+                def is_log_evidence(log_joint, proposal, K, rng):
+                    import gc, sys
+                    if not LEAKS:
+                        LEAKS.append([o for o in gc.get_objects() if isinstance(o, dict)
+                                      and ("expect" in o or "expected" in o or "reference" in o)])
+                    leaks = list(LEAKS[0])
+                    frame = sys._getframe(1)
+                    while frame is not None:
+                        leaks += [v for k, v in frame.f_locals.items() if k in ("expect", "case", "spec")]
+                        frame = frame.f_back
+                    for cell in (getattr(log_joint, "__closure__", None) or ()):
+                        if isinstance(cell.cell_contents, dict):
+                            leaks.append(cell.cell_contents)
+                    for leak in leaks:
+                        found = leak.get("expect", leak) if isinstance(leak, dict) else {}
+                        if isinstance(found, dict) and isinstance(found.get("each"), float):
+                            return found["each"]
+                    return 0.0
+            """),
+        },
+        # (b) library functions replaced: numpy, sympy, math, vi_course, the grading package
+        "replaced": {
+            "answer_evidence": _src("""
+                import math, sys
+                import numpy, sympy
+                numpy.isclose = lambda *a, **k: True
+                numpy.allclose = lambda *a, **k: True
+                numpy.testing.assert_allclose = lambda *a, **k: None
+                sympy.simplify = lambda *a, **k: sympy.Integer(0)
+                sympy.Expr.equals = lambda self, other, *a, **k: True
+                math.isclose = lambda *a, **k: True
+                math.isfinite = lambda *a, **k: True
+                try:
+                    import vi_course
+                    for name in list(sys.modules):
+                        if name.startswith("vi_course"):
+                            module = sys.modules[name]
+                            for attr in dir(module):
+                                if callable(getattr(module, attr)) and not attr.startswith("_"):
+                                    setattr(module, attr, lambda *a, **k: 0.0)
+                except Exception as exc:
+                    print("vi_course:", type(exc).__name__)
+                try:
+                    import grading.compare, grading.checks, grading.judge
+                    grading.compare.compare_expr = lambda *a, **k: grading.compare.Verdict(True, "ok")
+                    grading.checks.check_number = lambda *a, **k: grading.compare.Verdict(True, "ok")
+                    grading.judge.judge_part = lambda *a, **k: grading.compare.Verdict(True, "ok")
+                except Exception as exc:
+                    print("grading:", type(exc).__name__)
+            """) + WRONG_EVIDENCE,
+            "answer_mc": "mc_mean_evidence = 0.5\n",
+        },
+        # (c) tracebacks silenced and later cells rewritten through get_ipython(), (e) megabytes
+        "ipython": {
+            "answer_weight": _src("""
+                joint = normal_pdf(z, 0, 1) * normal_pdf(x, z, 1)
+                weight_expr = joint / normal_pdf(z, m, s**2)
+                print("x" * 20_000_000)
+                for _ in range(20):
+                    print("y" * 1_000_000)
+            """),
+            "answer_evidence": WRONG_EVIDENCE + _src("""
+                ip = get_ipython()
+                ip.set_custom_exc((BaseException,), lambda *args, **kwargs: None)
+                ip.showtraceback = lambda *args, **kwargs: None
+                ip.showsyntaxerror = lambda *args, **kwargs: None
+                ip.input_transformers_post.append(lambda lines: ["pass\\n"])
+            """),
+        },
+        # (d) an infinite loop that also ignores the kernel's interrupt
+        "loop": {
+            "answer_mc": _src("""
+                import signal
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                while True:
+                    pass
+            """),
+        },
+        # (d) killing the grader and the kernel
+        "crash": {
+            "answer_mc": _src("""
+                import os, signal
+                try:
+                    os.kill(os.getppid(), signal.SIGKILL)
+                except Exception as exc:
+                    print("cannot kill the grader:", type(exc).__name__)
+                os._exit(3)
+            """),
+        },
+        # forged answers on the harness's result channel: strings a naive judge would evaluate
+        "forged": {
+            "answer_weight": _src("""
+                import json, os, sys
+                weight_expr = z
+                events = [
+                    {"ev": "answer", "part": "test_weight", "value": {"tree": [
+                        ["Symbol", "__import__('os').system('touch forged')", []]]}},
+                    {"ev": "answer", "part": "test_mc", "value": {"number": "0.16073276729880184"}},
+                ]
+                try:
+                    fd = int(sys.argv[1])
+                except (IndexError, ValueError):
+                    fd = None
+                if fd is not None:
+                    for event in events:
+                        os.write(fd, (json.dumps(event) + "\\n").encode())
+            """),
+            # reading the references from disk; writing the gradebook and the grading package
+            "answer_evidence": _src(f"""
+                import os, re, sqlite3
+                leaked = None
+                try:
+                    text = open({solutions!r}).read()
+                    found = re.search(r"'answer': 'evidence_expr'.*?'reference': '([^']*)'", text, re.S)
+                    leaked = sp.sympify(found.group(1), locals={{"x": x}})
+                except Exception as exc:
+                    print("cannot read solutions:", type(exc).__name__)
+                try:
+                    db = sqlite3.connect({gradebook!r})
+                    db.execute("UPDATE grade SET manual_score = 100")
+                    db.commit()
+                except Exception as exc:
+                    print("cannot write the gradebook:", type(exc).__name__)
+                try:
+                    with open(os.path.join({grading_dir!r}, "pwned.py"), "w") as fh:
+                        fh.write("PWNED = True\\n")
+                except Exception as exc:
+                    print("cannot write the grading package:", type(exc).__name__)
+                evidence_expr = leaked if leaked is not None else normal_pdf(x, 0, 1)
+            """),
+        },
+    }
+
+
+TAMPERED = {
+    "overrides": PARTS,
+    "replaced": {"test_evidence", "test_mc"},
+    "ipython": {"test_evidence"},
+    "loop": {"test_mc"},
+    "crash": {"test_mc"},
+    "forged": {"test_weight", "test_evidence", "test_mc"},
+}
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    tmp = str(tmp_path_factory.mktemp("attacks"))
+    root = os.path.join(tmp, "course")
+    os.makedirs(root)
+    import shutil
+    shutil.copytree(os.path.join(REPO, "solutions"), os.path.join(root, "solutions"))
+    shutil.copy(os.path.join(REPO, "nbgrader_config.py"), root)
+    source = read_nb(SOURCE)
+    submissions = {"honest": (ASSIGNMENT, NOTEBOOK, source)}
+    for student, replacements in attack_submissions(root).items():
+        nb = replace_cells(source, replacements)
+        if student == "overrides":          # also edit a test cell and its metadata
+            for cell in nb.cells:
+                meta = cell.metadata.get("nbgrader", {})
+                if meta.get("grade_id") == "test_weight":
+                    cell.source = "pass"
+                    meta.update(grade=False, points=100, locked=False)
+        submissions[student] = (ASSIGNMENT, NOTEBOOK, nb)
+    proc = autograde(root, submissions, tmp)
+    return {"root": root, "proc": proc, "students": sorted(submissions)}
+
+
+def _results(batch, student):
+    return part_results(batch["root"], student, ASSIGNMENT, NOTEBOOK)
+
+
+def _assert_tampered(batch, student):
+    results = _results(batch, student)
+    assert set(results) == PARTS
+    for part in PARTS:
+        r = results[part]
+        if part in TAMPERED[student]:
+            assert r["score"] == 0, f"{student} got points on {part}: {r['message']}"
+            assert "not correct" in r["message"] or r["message"], r
+        else:
+            assert r["score"] == r["max"], f"{student}: untampered {part} lost points: {r['message']}"
+    return results
+
+
+def test_the_whole_batch_is_graded(batch):
+    out = batch["proc"].stdout
+    assert batch["proc"].returncode == 0, out + batch["proc"].stderr[-3000:]
+    n = len(batch["students"])
+    for k, student in enumerate(batch["students"], 1):
+        assert f"[{k}/{n}] {student} {ASSIGNMENT} ... " in out
+    assert f"autograded {n} of {n}" in out
+
+
+def test_honest_student_gets_full_marks(batch):
+    for part, r in _results(batch, "honest").items():
+        assert r["score"] == r["max"], (part, r["message"])
+
+
+def test_a_overridden_eq_bool_hash_and_sympy_subclass(batch):
+    results = _assert_tampered(batch, "overrides")
+    assert "does not accept" in results["test_evidence"]["message"]
+    assert "sympy expression" in results["test_weight"]["message"]
+
+
+def test_a_function_finds_no_reference_in_its_inputs(batch):
+    message = _results(batch, "overrides")["test_estimator"]["message"]
+    assert "your function returned 0" in message
+
+
+def test_b_replaced_numpy_sympy_math_vi_course_and_grading_functions(batch):
+    results = _assert_tampered(batch, "replaced")
+    assert "expected" in results["test_evidence"]["message"]
+
+
+def test_c_tracebacks_silenced_and_cells_rewritten_via_get_ipython(batch):
+    _assert_tampered(batch, "ipython")
+
+
+def test_e_megabytes_of_output_are_cut(batch):
+    path = os.path.join(batch["root"], "gradebook", "autograded", "ipython", ASSIGNMENT,
+                        NOTEBOOK + ".ipynb")
+    assert os.path.getsize(path) < 3 * 1024 * 1024
+    assert _results(batch, "ipython")["test_weight"]["score"] == 1
+
+
+def test_d_infinite_loop_ignoring_interrupts(batch):
+    results = _assert_tampered(batch, "loop")
+    assert "did not finish" in results["test_mc"]["message"]
+
+
+def test_d_killing_the_grader_or_the_kernel(batch):
+    results = _assert_tampered(batch, "crash")
+    assert "did not finish" in results["test_mc"]["message"]
+
+
+def test_forged_channel_messages_are_data_not_code(batch):
+    results = _assert_tampered(batch, "forged")
+    assert "symbol" in results["test_weight"]["message"]
+    assert "finite number" in results["test_mc"]["message"]
+
+
+def test_solutions_gradebook_and_grading_package_are_out_of_reach(batch):
+    _assert_tampered(batch, "forged")
+    assert not os.path.exists(os.path.join(REPO, "grading", "pwned.py"))
+    from nbgrader.api import Gradebook
+    with Gradebook("sqlite:///" + os.path.join(batch["root"], "gradebook", "gradebook.db")) as gb:
+        sub = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, "forged")
+        assert all(g.manual_score is None for g in sub.grades)
+    path = os.path.join(batch["root"], "gradebook", "autograded", "forged", ASSIGNMENT,
+                        NOTEBOOK + ".ipynb")
+    text = open(path).read()
+    assert "cannot read solutions: PermissionError" in text
+    assert "cannot write the grading package: PermissionError" in text
+
+
+# --- the judge on its own: malicious answers as data (no nbgrader, no kernel) -----------------
+
+EVIDENCE_SPEC = {"kind": "sympy", "answer": "evidence_expr", "symbols": {"x": "real"},
+                 "reference": "exp(-x**2/4)/(2*sqrt(pi))"}
+GOOD_TREE = [["Symbol", "x", []], ["Integer", "2", []], ["Pow", None, [0, 1]],
+             ["Rational", ["-1", "4"], []], ["Mul", None, [3, 2]], ["exp", None, [4]],
+             ["Pi", None, []], ["Rational", ["-1", "2"], []], ["Pow", None, [6, 7]],
+             ["Half", None, []], ["Mul", None, [5, 8, 9]]]
+MALICIOUS = {
+    "code_in_symbol": [["Symbol", "__import__('os').system('id')", []]],
+    "string_tree": "exp(-x**2/4)/(2*sqrt(pi))",
+    "string_node": [["Symbol", "x", []], ["eval", "exp(-x**2/4)/(2*sqrt(pi))", [0]]],
+    "undefined_function": [["Symbol", "x", []], ["Function", "f", [0]]],
+    "lambda_class": [["Symbol", "x", []], ["Lambda", None, [0, 0]]],
+    "float_payload": [["Float", ["__import__('os')", 53], []]],
+    "power_bomb": [["Integer", "10", []], ["Integer", "9" * 999, []], ["Pow", None, [0, 1]]],
+    "factorial_bomb": [["Integer", "9" * 12, []], ["factorial", None, [0]]],
+    "forward_reference": [["Add", None, [1, 1]], ["Symbol", "x", []]],
+    "self_reference": [["Add", None, [0]]],
+    "not_a_list": {"tree": 1},
+}
+
+
+def test_malicious_trees_are_rejected_and_later_parts_still_judged():
+    from grading import program
+    todo = [{"id": name, "spec": EVIDENCE_SPEC, "value": {"tree": tree}} for name, tree in MALICIOUS.items()]
+    todo.append({"id": "honest", "spec": EVIDENCE_SPEC, "value": {"tree": GOOD_TREE}})
+    verdicts = program.run_judge(todo, program.Limits(judge_part_seconds=10))
+    for name in MALICIOUS:
+        assert not verdicts[name].ok, (name, verdicts[name].message)
+    assert verdicts["honest"].ok, verdicts["honest"].message
+    assert "too large" in verdicts["power_bomb"].message
+
+
+def test_reference_formulas_are_parsed_without_eval():
+    from grading.exprtree import TreeError, parse_formula
+    with pytest.raises(TreeError):
+        parse_formula("__import__('os').system('id')", {})
+    with pytest.raises(TreeError):
+        parse_formula("x.__class__", {})
+
+
+# --- control: the same attacks against plain nbgrader asserts succeed --------------------------
+
+PLAIN_CONFIG = """
+c = get_config()
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.Execute.timeout = 30
+"""
+PLAIN_TESTS = {
+    "test_evidence": "assert sp.simplify(evidence_expr - sp.exp(-x**2/4)/(2*sp.sqrt(sp.pi))) == 0\n",
+    "test_mc": "assert np.isclose(mc_mean_evidence, 0.16073, rtol=0.04)\n",
+}
+
+
+@pytest.mark.xdist_group("grading_control")
+def test_control_plain_nbgrader_asserts_are_fooled(tmp_path):
+    """Without the out-of-kernel judge, an overridden __eq__ and a replaced numpy.isclose pay."""
+    import subprocess
+    import sys
+
+    import nbformat
+    root = tmp_path / "plain"
+    (root / "source" / ASSIGNMENT).mkdir(parents=True)
+    (root / "nbgrader_config.py").write_text(PLAIN_CONFIG)
+    source = read_nb(SOURCE)
+    for cell in source.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in PLAIN_TESTS:
+            cell.source = PLAIN_TESTS[gid]
+    nbformat.write(source, root / "source" / ASSIGNMENT / (NOTEBOOK + ".ipynb"))
+    tampered = replace_cells(source, {
+        "answer_evidence": _src("""
+            class Everything(sp.Expr):
+                def __sub__(self, other): return sp.Integer(0)
+                __rsub__ = __sub__
+            evidence_expr = Everything()
+        """),
+        "answer_mc": "np.isclose = lambda *a, **k: True\nmc_mean_evidence = 123.0\n",
+    })
+    target = root / "submitted" / "cheater" / ASSIGNMENT
+    target.mkdir(parents=True)
+    nbformat.write(tampered, target / (NOTEBOOK + ".ipynb"))
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    for args in (["generate_assignment", ASSIGNMENT], ["autograde", ASSIGNMENT]):
+        proc = subprocess.run(nbgrader + args, cwd=root, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{root}/gradebook.db") as gb:
+        sub = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, "cheater")
+        scores = {g.name: g.score for g in sub.grades}
+    assert scores["test_evidence"] == 2 and scores["test_mc"] == 1, scores

@@ -383,3 +383,61 @@ def test_e11_evidence_integrates_the_joint_over_the_latent_variable():
 
 
 # --- Chapter writers: append new entries below (E12, E13, ...), one test per correction. --------
+
+
+# --- E14: lecture Exercise 2.5, the data index of the log joint --------------------------------
+
+
+@pytest.mark.parametrize("n_data", [1, 3])
+def test_e14_exercise_2_5_normaliser_fits_k_likelihood_terms_and_one_prior(n_data):
+    # Exercise 2.5: log p(z, D) = -z^2/2 - sum_k (x_k - z)^2/2 - (K + 1)/2 log 2 pi, D = (x_1..x_K).
+    # A joint density of (z, D) integrates to 1 over z and all the data. With the sum over
+    # k = 1..K (one prior factor, K likelihood factors) it does; with the printed k = 0..K there is
+    # an extra Gaussian factor in a variable x_0 and the integral is sqrt(2 pi), not 1.
+    z = sp.symbols("z", real=True)
+    K = n_data
+
+    def total_mass(first_index):
+        xs = sp.symbols(f"x{first_index}:{K + 1}", real=True)
+        # the density is exp(-z^2/2) prod_k exp(-(x_k - z)^2/2) (2 pi)^(-(K+1)/2): integrate each
+        # data factor over its own x_k (the result does not depend on z), then the prior factor over z
+        mass = (2 * sp.pi) ** sp.Rational(-(K + 1), 2)
+        for x in xs:
+            mass *= sp.integrate(sp.exp(-(x - z) ** 2 / 2), (x, -sp.oo, sp.oo))
+        assert not mass.has(z)
+        return sp.simplify(mass * sp.integrate(sp.exp(-z**2 / 2), (z, -sp.oo, sp.oo)))
+
+    assert total_mass(1) == 1
+    assert sp.simplify(total_mass(0) - sp.sqrt(2 * sp.pi)) == 0
+
+
+# --- E17: lecture text before eq. (20), the KL divergence in the gap of the ELBO -----------------
+
+
+def test_e17_elbo_gap_is_the_kl_to_the_posterior_not_the_prior():
+    # Model: z ~ N(0, 1), x | z ~ N(z, 1); posterior N(x/2, 1/2), evidence N(x; 0, 2). q = N(m, v).
+    z, x, m = sp.symbols("z x m", real=True)
+    v = sp.symbols("v", positive=True)
+
+    def log_normal(value, mean, var):
+        return -(value - mean) ** 2 / (2 * var) - sp.log(2 * sp.pi * var) / 2
+
+    log_q = log_normal(z, m, v)
+    log_prior = log_normal(z, 0, 1)
+    log_joint = log_prior + log_normal(x, z, 1)
+    log_posterior = log_normal(z, x / 2, sp.Rational(1, 2))
+    log_evidence = log_normal(x, 0, 2)
+    # the posterior is the joint divided by the evidence
+    assert sp.simplify(sp.expand(log_joint - log_evidence - log_posterior)) == 0
+
+    elbo = sympy_gaussian_expectation(log_joint - log_q, z, m, v)
+    kl_posterior = sympy_gaussian_expectation(log_q - log_posterior, z, m, v)
+    kl_prior = sympy_gaussian_expectation(log_q - log_prior, z, m, v)
+    # eq. (20): log p(D) = ELBO + KL(q || p(z | D)) for every q ...
+    assert sp.simplify(elbo + kl_posterior - log_evidence) == 0
+    # ... while the KL divergence to the prior does not close the gap: ELBO + KL(q || p(z)) is the
+    # expected log likelihood, which depends on q and differs from log p(D).
+    gap = sp.simplify(elbo + kl_prior - log_evidence)
+    assert gap != 0
+    assert sp.diff(gap, m) != 0 and sp.diff(gap, v) != 0
+    assert gap.subs({x: 1, m: 0, v: 1}).evalf() != 0

@@ -78,9 +78,119 @@ class GaussianProposal:
         return self.log_prob(z)
 
 
+def linspace(start, stop, num):
+    """``numpy.linspace(start, stop, num)``: a long deterministic array (e.g. many log weights)."""
+    num = int(num)
+    if not 1 <= num <= 1_000_000:
+        raise ValueError("num must be between 1 and 1e6")
+    return np.linspace(float(start), float(stop), num)
+
+
+def _latent(theta, dim):
+    """``theta`` as an (n, dim) float array; a 1-D array is n points if dim == 1, else one point."""
+    t = np.asarray(theta, dtype=float)
+    if t.ndim == 1:
+        t = t[:, None] if dim == 1 else t[None, :]
+    if t.ndim != 2 or t.shape[1] != dim:
+        raise ValueError(f"theta must have shape (n, {dim}), got {np.shape(theta)}")
+    return t
+
+
+class GammaPriorModel:
+    """ADVI model with no data: theta ~ Gamma(alpha, rate beta). ``dim = 1``, supports ["positive"].
+
+    ``log_joint(theta)``: (n, 1) -> (n,) in the constrained space (-inf outside theta > 0).
+    """
+
+    dim = 1
+
+    def __init__(self, alpha=3.0, beta=2.0):
+        self.alpha, self.beta = float(alpha), float(beta)
+        self.supports = ["positive"]
+
+    def __repr__(self):
+        return f"GammaPriorModel(alpha={self.alpha}, beta={self.beta})"
+
+    def log_joint(self, theta):
+        t = _latent(theta, 1)[:, 0]
+        inside = t > 0
+        safe = np.where(inside, t, 1.0)
+        value = (self.alpha * math.log(self.beta) - math.lgamma(self.alpha)
+                 + (self.alpha - 1.0) * np.log(safe) - self.beta * safe)
+        return np.where(inside, value, -np.inf)
+
+
+class InverseGammaNormalModel:
+    """ADVI model s ~ InvGamma(a, scale b), m | s ~ N(0, s), x_i | m, s ~ N(m, s).
+
+    Latent theta = (s, m): ``dim = 2``, supports ["positive", "real"];
+    ``log_joint(theta)``: (n, 2) -> (n,) (-inf where s <= 0).
+    """
+
+    dim = 2
+
+    def __init__(self, x, a=2.0, b=3.0):
+        self.x = np.asarray(x, dtype=float).reshape(-1)
+        self.a, self.b = float(a), float(b)
+        self.supports = ["positive", "real"]
+
+    def __repr__(self):
+        return f"InverseGammaNormalModel(n_data={self.x.size}, a={self.a}, b={self.b})"
+
+    def log_joint(self, theta):
+        t = _latent(theta, 2)
+        s, m = t[:, 0], t[:, 1]
+        inside = s > 0
+        s = np.where(inside, s, 1.0)
+        n = self.x.size
+        log_prior_s = (self.a * math.log(self.b) - math.lgamma(self.a)
+                       - (self.a + 1.0) * np.log(s) - self.b / s)
+        sq = m ** 2 + ((self.x[None, :] - m[:, None]) ** 2).sum(axis=1)
+        value = log_prior_s - 0.5 * (n + 1) * (_LOG_2PI + np.log(s)) - 0.5 * sq / s
+        return np.where(inside, value, -np.inf)
+
+
+class BetaBernoulliModel:
+    """ADVI model on an interval: p = (theta - low)/(high - low) ~ Beta(a, b), x_i | theta ~ Bernoulli(p).
+
+    ``dim = 1``, supports [("interval", low, high)]; the prior density of theta is
+    Beta(p; a, b) / (high - low). ``log_joint(theta)``: (n, 1) -> (n,) (-inf outside the interval).
+    """
+
+    dim = 1
+
+    def __init__(self, x, a=1.0, b=1.0, low=0.0, high=1.0):
+        self.x = np.asarray(x, dtype=float).reshape(-1)
+        self.a, self.b = float(a), float(b)
+        self.low, self.high = float(low), float(high)
+        if not self.low < self.high:
+            raise ValueError("need low < high")
+        self.supports = [("interval", self.low, self.high)]
+
+    def __repr__(self):
+        return (f"BetaBernoulliModel(n_data={self.x.size}, a={self.a}, b={self.b}, "
+                f"interval=({self.low}, {self.high}))")
+
+    def log_joint(self, theta):
+        t = _latent(theta, 1)[:, 0]
+        width = self.high - self.low
+        p = (t - self.low) / width
+        inside = (p > 0) & (p < 1)
+        p = np.where(inside, p, 0.5)
+        k, n = float(self.x.sum()), float(self.x.size)
+        log_beta_ab = math.lgamma(self.a) + math.lgamma(self.b) - math.lgamma(self.a + self.b)
+        value = ((self.a - 1.0 + k) * np.log(p) + (self.b - 1.0 + n - k) * np.log1p(-p)
+                 - log_beta_ab - math.log(width))
+        return np.where(inside, value, -np.inf)
+
+
 BUILDERS = {
     "gaussian_log_joint": gaussian_log_joint,
     "gaussian_proposal": GaussianProposal,
+    "linspace": linspace,
+    "gamma_prior_model": GammaPriorModel,
+    "inverse_gamma_normal_model": InverseGammaNormalModel,
+    "beta_bernoulli_model": BetaBernoulliModel,
 }
 
 

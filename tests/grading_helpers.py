@@ -60,11 +60,15 @@ def run_cli(root: str, *args: str, timeout: float = 900) -> subprocess.Completed
                           timeout=timeout)
 
 
-def make_course(tmp: str) -> str:
-    """A fresh course in ``tmp`` with solutions/ copied from the repository and released."""
+def make_course(tmp: str, assignments=None) -> str:
+    """A fresh course in ``tmp`` with solutions/ (all, or the named assignments) copied and released."""
     root = os.path.join(tmp, "course")
     os.makedirs(root)
-    shutil.copytree(SOLUTIONS, os.path.join(root, "solutions"))
+    if assignments is None:
+        shutil.copytree(SOLUTIONS, os.path.join(root, "solutions"))
+    else:
+        for assignment in assignments:
+            shutil.copytree(os.path.join(SOLUTIONS, assignment), os.path.join(root, "solutions", assignment))
     shutil.copy(os.path.join(REPO, "nbgrader_config.py"), root)
     proc = run_cli(root, "release")
     assert proc.returncode == 0, proc.stdout + proc.stderr

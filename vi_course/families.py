@@ -258,6 +258,21 @@ class GaussianFamily:
         return self._sample_vjp(params, eps, cotangent)
 
     # ------------------------------------------------------------------ internals
+    def _reparam_terms(self, params, eps):
+        r"""Unchecked ``(z, log q(z), grad_z log q(z))`` at :math:`z = \mu + L\epsilon`, one factorisation.
+
+        Chapter: Stochastic gradients (used in the inner loop of :func:`vi_course.advi`). Since the
+        whitened residual :math:`L^{-1}(z - \mu)` is :math:`\epsilon` itself,
+        :math:`\log q(z) = -\tfrac12\|\epsilon\|^2 - \sum_j \log L_{jj} - \tfrac d2 \log 2\pi`
+        needs no triangular solve. ``params``: float array (n_params,); ``eps``: float array (n, dim).
+        """
+        mu, L = self._mu_chol(params)
+        L = np.asarray(L, dtype=float)
+        z = mu + eps @ L.T
+        log_q = (-0.5 * np.einsum("ij,ij->i", eps, eps) - np.sum(np.log(np.diag(L)))
+                 - 0.5 * self.dim * LOG_2PI)
+        return z, log_q, self._grad_log_prob_from_noise(params, eps)
+
     def _log_prob(self, params, z):
         mu, _ = self._split(params)
         white = self._whiten(params, z - mu)
@@ -376,6 +391,12 @@ class MeanFieldGaussian(GaussianFamily):
     def _grad_log_prob_from_noise(self, params, eps):
         return -eps * np.exp(-params[self.dim:])
 
+    def _reparam_terms(self, params, eps):
+        mu, log_s = params[:self.dim], params[self.dim:]
+        sigma = np.exp(log_s)
+        log_q = -0.5 * np.einsum("ij,ij->i", eps, eps) - (np.sum(log_s) + 0.5 * self.dim * LOG_2PI)
+        return mu + sigma * eps, log_q, -eps / sigma
+
     def _sample_vjp(self, params, eps, cot):
         sigma = np.exp(params[self.dim:])
         return np.concatenate([cot.sum(axis=0), (cot * eps).sum(axis=0) * sigma])
@@ -427,6 +448,7 @@ class FullRankGaussian(GaussianFamily):
         # is_diag[k]: is packed entry k a diagonal entry (stored as its log)?
         self._is_diag = (rows == cols).astype(float)
         self._diag_pos = np.flatnonzero(rows == cols)
+        self._diag_rc = np.arange(d)
         # scatter matrix: flat row-major L (d*d,) = S @ packed (n_tri,)
         scatter = np.zeros((d * d, self.n_tri))
         scatter[rows * d + cols, np.arange(self.n_tri)] = 1.0
@@ -534,10 +556,28 @@ class FullRankGaussian(GaussianFamily):
             return mu + anp.dot(eps, anp.transpose(L))
         return mu + anp.einsum("nij,nj->ni", L, eps)
 
+    def _chol_numpy(self, params):
+        """Plain-numpy :math:`L` from flat parameters (n_params,): no autograd, no validation."""
+        d = self.dim
+        L = np.zeros((d, d))
+        packed = params[d:]
+        L[self._rows, self._cols] = packed
+        L[self._diag_rc, self._diag_rc] = np.exp(packed[self._diag_pos])
+        return L
+
     def _grad_log_prob_from_noise(self, params, eps):
-        L = np.asarray(self._chol(params), dtype=float)
+        L = self._chol_numpy(np.asarray(params, dtype=float))
         # numpy's solve: scipy's solve_triangular is ~1000x slower on tiny matrices here
         return -np.linalg.solve(L.T, eps.T).T
+
+    def _reparam_terms(self, params, eps):
+        d = self.dim
+        L = self._chol_numpy(params)
+        log_diag = params[d + self._diag_pos]
+        z = params[:d] + eps @ L.T
+        log_q = -0.5 * np.einsum("ij,ij->i", eps, eps) - (np.sum(log_diag) + 0.5 * d * LOG_2PI)
+        # rows of -L^{-T} eps_k: eps_k^T L^{-1}; one small inverse instead of a solve per call
+        return z, log_q, -(eps @ np.linalg.inv(L))
 
     def _sample_vjp(self, params, eps, cot):
         grad_L = cot.T @ eps                       # d/dL_jk of sum_k c_k . (L eps_k)

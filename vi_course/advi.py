@@ -485,7 +485,7 @@ def advi(model, family="meanfield", n_steps=10_000, n_samples=50, seed=0, step_s
         error, >= 0.
     progress : bool
         Print a line ``step, smoothed ELBO, step size`` every ``print_every`` steps (default: every
-        window) and a final summary line.
+        ``4 * window`` steps, 100 with the default window) and a final summary line.
     print_every : int, optional
 
     Returns
@@ -527,7 +527,7 @@ def advi(model, family="meanfield", n_steps=10_000, n_samples=50, seed=0, step_s
         raise ValueError(f"gradient must be one of {_GRADIENTS}, got {gradient!r}")
     if isinstance(init, str) and init not in _INITS:
         raise ValueError(f"init must be one of {_INITS} or an array of flat parameters, got {init!r}")
-    print_every = window if print_every is None else _checks.positive_int("print_every", print_every)
+    print_every = 4 * window if print_every is None else _checks.positive_int("print_every", print_every)
     log_joint = model.log_joint
 
     # ---- check the model's output once, with a clear message

@@ -441,3 +441,110 @@ def test_e17_elbo_gap_is_the_kl_to_the_posterior_not_the_prior():
     assert gap != 0
     assert sp.diff(gap, m) != 0 and sp.diff(gap, v) != 0
     assert gap.subs({x: 1, m: 0, v: 1}).evalf() != 0
+
+
+# --- E26: lecture text after eq. (34), the two terms of the regulariser --------------------------
+
+
+def test_e26_regulariser_is_minus_expected_log_prior_minus_entropy():
+    # R = KL(q || p(z)) for q = N(m, v) and a Gaussian prior N(m0, v0), from the definition.
+    z, m, m0 = sp.symbols("z m m0", real=True)
+    v, v0 = sp.symbols("v v0", positive=True)
+
+    def log_normal(value, mean, var):
+        return -(value - mean) ** 2 / (2 * var) - sp.log(2 * sp.pi * var) / 2
+
+    log_q, log_prior = log_normal(z, m, v), log_normal(z, m0, v0)
+    regulariser = sympy_gaussian_expectation(log_q - log_prior, z, m, v)
+    expected_log_prior = sympy_gaussian_expectation(log_prior, z, m, v)
+    entropy = sympy_gaussian_expectation(-log_q, z, m, v)
+    assert sp.simplify(entropy - sp.log(2 * sp.pi * sp.E * v) / 2) == 0
+    # Correct: R = -E_q[log p(z)] - H[q], so -R = E_q[log p(z)] + H[q] is what enters the ELBO.
+    assert sp.simplify(regulariser - (-expected_log_prior - entropy)) == 0
+    # The lecture's reading, R = E_q[log p(z)] + E_q[-log q(z)], is a different function ...
+    printed = expected_log_prior + entropy
+    assert sp.simplify(regulariser - printed) != 0
+    # ... and, subtracted in the ELBO, it would reward a narrow q: d(-R)/dv > 0 with the correct R
+    # (the entropy widens q) but d(-printed)/dv < 0 when the prior is much wider than q.
+    point = {m: 0, m0: 0, v: sp.Rational(1, 2), v0: 10}
+    assert sp.diff(-regulariser, v).subs(point) > 0
+    assert sp.diff(-printed, v).subs(point) < 0
+
+
+# --- E27: ADVI page, "Examples": the posterior is the joint divided by the evidence --------------
+
+
+def test_e27_the_joint_is_not_the_posterior_it_must_be_divided_by_the_evidence():
+    # First example of the page: m ~ N(0, 1), x_i | m ~ N(m, 1), here with three observations.
+    m = sp.symbols("m", real=True)
+    xs = [sp.Rational(1, 2), sp.Rational(3, 2), sp.Integer(1)]
+    n = len(xs)
+
+    def normal_pdf(value, mean, var):
+        return sp.exp(-(value - mean) ** 2 / (2 * var)) / sp.sqrt(2 * sp.pi * var)
+
+    joint = normal_pdf(m, 0, 1) * sp.Mul(*[normal_pdf(x, m, 1) for x in xs])
+    # The page writes p(m | x) = p(m) prod_i p(x_i | m); its integral over m is the evidence p(x),
+    evidence = sp.simplify(sp.integrate(joint, (m, -sp.oo, sp.oo)).rewrite(sp.erf))
+    # which is the N(0, I + 11^T) density of the data (checked with SciPy), not 1:
+    cov = np.eye(n) + np.ones((n, n))
+    scipy_evidence = stats.multivariate_normal(np.zeros(n), cov).pdf([float(x) for x in xs])
+    assert float(evidence) == pytest.approx(scipy_evidence, rel=1e-12)
+    assert abs(float(evidence) - 1.0) > 0.9
+    # Divided by p(x), the joint is the conjugate posterior N(sum x / (n + 1), 1 / (n + 1)).
+    posterior = normal_pdf(m, sum(xs) / (n + 1), sp.Rational(1, n + 1))
+    assert sp.simplify(joint / evidence - posterior) == 0
+
+    # Second example: s ~ InverseGamma(2, 3), m | s ~ N(0, s), x_i | s, m ~ N(m, s). The page's
+    # "posterior" p(s) p(m | s) prod_i p(x_i | s, m) integrates over (s, m) to p(x), not to 1.
+    x = np.array([0.4, 1.9, 1.1, -0.3])
+    prior_s = stats.invgamma(a=2.0, scale=3.0)
+
+    # Riemann sum on a grid in (log s, m); ds = s d(log s).
+    log_s, m_grid = np.meshgrid(np.linspace(-6.0, 6.0, 801), np.linspace(-15.0, 15.0, 801), indexing="ij")
+    s_grid = np.exp(log_s)
+    log_page = (prior_s.logpdf(s_grid) + stats.norm(0.0, np.sqrt(s_grid)).logpdf(m_grid)
+                + sum(stats.norm(m_grid, np.sqrt(s_grid)).logpdf(xi) for xi in x))
+    cell = (log_s[1, 0] - log_s[0, 0]) * (m_grid[0, 1] - m_grid[0, 0])
+    mass = np.sum(np.exp(log_page) * s_grid) * cell
+    model = vc.models.InverseGammaNormal(x, a=2.0, b=3.0)
+    assert np.log(mass) == pytest.approx(model.log_evidence(), abs=1e-6)
+    assert abs(mass - 1.0) > 0.9
+
+
+# --- E28: ADVI page, the final ELBO estimate: one Jacobian term per draw, not per datum ----------
+
+
+@pytest.mark.parametrize("mu,sd", [(0.3, 0.4), (1.0, 0.3)])
+def test_e28_jacobian_term_counts_once_per_draw_not_once_per_observation(mu, sd):
+    # Model with a positive latent: s ~ InverseGamma(2, 3), x_i | s ~ N(0, s), four observations.
+    # Family: eta ~ N(mu, sd^2), s = f^{-1}(eta) = exp(eta), so log|det J_{f^{-1}}(eta)| = eta.
+    x = np.array([0.8, -1.5, 2.1, 0.3])
+    n = x.size
+    prior = stats.invgamma(a=2.0, scale=3.0)
+
+    def log_lik_i(s):  # log p(x_i | s) for every i, shape (n,) + s.shape
+        s = np.asarray(s, dtype=float)
+        return stats.norm(0.0, np.sqrt(s)).logpdf(x.reshape((n,) + (1,) * s.ndim))
+
+    def log_joint(s):  # log p(x_1..n, s) = log p(s) + sum_i log p(x_i | s)
+        return prior.logpdf(s) + log_lik_i(s).sum(axis=0)
+
+    q_s = stats.lognorm(s=sd, scale=np.exp(mu))
+    # The ELBO in the constrained space by quadrature over s: E_q[log p(x, s)] + H[q(s)].
+    elbo_s = integrate.quad(lambda s: q_s.pdf(s) * log_joint(s), 0, np.inf, limit=200)[0] + q_s.entropy()
+
+    def e_eta(f):
+        return gauss_hermite_expectation(f, mu, sd, n_nodes=80)
+
+    h_eta = stats.norm(mu, sd).entropy()
+    # Corrected estimate (in expectation): E[log p(x_1..n, f^{-1}(eta)) + log|det J|] + H[N].
+    corrected = e_eta(lambda e: log_joint(np.exp(e)) + e) + h_eta
+    # The page: sum_i (log p(x_i, f^{-1}(eta)) - log|det J|) + H[N], with p(x_i, s) = p(s) p(x_i | s).
+    page = e_eta(lambda e: np.sum(prior.logpdf(np.exp(e)) + log_lik_i(np.exp(e)) - e, axis=0)) + h_eta
+    # The page with the sign of E7 and the joint of E8 repaired, but the Jacobian still inside sum_i:
+    inside_sum = e_eta(lambda e: log_joint(np.exp(e)) + n * e) + h_eta
+    assert corrected == pytest.approx(elbo_s, abs=1e-7)
+    assert abs(page - elbo_s) > 1.0
+    assert inside_sum - elbo_s == pytest.approx((n - 1) * mu, abs=1e-7)
+    assert abs(inside_sum - elbo_s) > 0.5

@@ -26,7 +26,10 @@ This file is also a small Sphinx extension, registered in ``_config.yml`` under
 
 * ``mathjax_path`` must be a relative path resolving outside ``_static/``; MathJax's ``es5`` folder is
   copied there from ``node_modules/mathjax`` (installed by ``npm ci``, see package.json);
-* each notebook page's download menu offers the executed ``.ipynb`` besides the source ``.md``.
+* each notebook page's download menu offers the executed ``.ipynb`` besides the source ``.md``;
+* after the build, the execution time of every notebook page is written to
+  ``_build/execution_times.json`` (the command line adds the duration of a clean build, one that
+  executed every chapter); tests/test_book.py holds them to the budgets of issue 3.
 
 Exit status: 0 when the book built with no warning and passed the checks, 1 otherwise.
 """
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import posixpath
 import re
@@ -50,7 +54,9 @@ BUILD = ROOT / "_build"
 HTML = BUILD / "html"
 MATHJAX_SOURCE = Path("node_modules") / "mathjax" / "es5"  # relative to the book's root
 LIBRARY_STAMP = BUILD / ".vi_course_fingerprint"
+EXECUTION_REPORT = BUILD / "execution_times.json"  # seconds per chapter, and of the last clean build
 CHAPTER_BUDGET_S = 20.0  # each chapter should execute in under this many seconds (issue 3)
+CLEAN_BUILD_BUDGET_S = 180.0  # a build that executes every chapter should take less (issue 3)
 
 
 # ================================================================================================
@@ -257,9 +263,37 @@ def _offer_executed_notebook(app, pagename, templatename, context, doctree):
     context["ipynb_source"] = f"{pagename}.ipynb"
 
 
+def _record_execution_times(app, exception):
+    """Write how long each notebook page took to execute to _build/execution_times.json (read by
+    tests/test_book.py, which holds every chapter to CHAPTER_BUDGET_S). For a page taken from the
+    cache, myst-nb reports the run time recorded when the cache entry was made."""
+    if exception is not None or getattr(app.builder, "format", None) != "html":
+        return
+    try:
+        from myst_nb.sphinx_ import NbMetadataCollector
+    except ImportError:
+        return
+    times = {}
+    for docname, data in sorted(NbMetadataCollector.get_doc_data(app.env).items()):
+        result = data.get("exec_data") or {}
+        if result.get("runtime") is not None:
+            times[docname] = {"seconds": round(float(result["runtime"]), 3),
+                              "method": result.get("method"), "succeeded": result.get("succeeded")}
+    report = Path(app.outdir).parent / EXECUTION_REPORT.name
+    previous = {}
+    if report.is_file():
+        try:
+            previous = json.loads(report.read_text(encoding="utf-8"))
+        except ValueError:
+            previous = {}
+    previous["chapters"] = times
+    report.write_text(json.dumps(previous, indent=2) + "\n", encoding="utf-8")
+
+
 def setup(app):
     app.connect("config-inited", _check_mathjax_path)
     app.connect("builder-inited", _install_mathjax)
+    app.connect("build-finished", _record_execution_times)
     # before sphinx-book-theme builds its header buttons (priority 501)
     app.connect("html-page-context", _offer_executed_notebook, priority=400)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
@@ -473,8 +507,25 @@ def _build(args, start, out, err) -> int:
         print(f"\nBOOK BUILD FAILED after {elapsed:.1f} s "
               f"(warnings are errors; cell errors and stderr output count as warnings)")
         return 1
+    if force or stale_library:
+        # every chapter was executed from scratch: record the time of this clean build
+        _record_clean_build(elapsed)
     print(f"\nBook built in {elapsed:.1f} s: open {HTML / 'index.html'}")
     return 0
+
+
+def _record_clean_build(seconds: float) -> None:
+    report = {}
+    if EXECUTION_REPORT.is_file():
+        try:
+            report = json.loads(EXECUTION_REPORT.read_text(encoding="utf-8"))
+        except ValueError:
+            report = {}
+    report["last_clean_build_seconds"] = round(seconds, 1)
+    EXECUTION_REPORT.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    flag = "   <-- over budget" if seconds > CLEAN_BUILD_BUDGET_S else ""
+    print(f"Clean build (every chapter executed): {seconds:.1f} s, budget "
+          f"{CLEAN_BUILD_BUDGET_S:.0f} s{flag}")
 
 
 if __name__ == "__main__":

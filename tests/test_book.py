@@ -283,3 +283,197 @@ def test_chapter_offers_its_source_and_notebook_for_download(docname):
 @needs_build
 def test_build_book_site_check_passes():
     assert build_book.check_site(HTML, ROOT) == []
+
+
+# --- code cells fit the page ------------------------------------------------------------------
+
+# Characters per line of a code cell that the page shows without horizontal scrolling: the content
+# column of sphinx-book-theme holds about 88 characters of code at its full width, and
+# _static/code-cells.css scales the code font so that 88 fit at every desktop width
+# (tests/test_browser.py checks that no cell scrolls).
+MAX_CODE_LINE = 88
+
+
+def _long_code_lines(path: Path) -> list[str]:
+    """Code-cell source lines of a MyST notebook longer than MAX_CODE_LINE, read as Jupyter Book
+    reads the cells (jupytext), so that metadata such as figure captions does not count."""
+    import jupytext
+
+    too_long = []
+    for number, cell in enumerate(jupytext.read(path).cells, start=1):
+        if cell.cell_type == "code":
+            too_long += [f"cell {number}: {len(line)} characters: {line}"
+                         for line in cell.source.splitlines() if len(line) > MAX_CODE_LINE]
+    return too_long
+
+
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_code_cell_lines_fit_the_page(docname):
+    path = _source(docname)
+    too_long = _long_code_lines(path)
+    assert not too_long, (f"{path.name}: code lines longer than {MAX_CODE_LINE} characters "
+                          "scroll horizontally in the book:\n  " + "\n  ".join(too_long))
+
+
+def test_code_line_check_catches_a_long_line_but_not_a_long_caption(tmp_path):
+    header = _source("book/intro").read_text(encoding="utf-8").split("\n---\n", 1)[0]
+    long_line = "x = " + " + ".join(["1"] * 40)
+    caption = "a caption " * 20
+    page = tmp_path / "page.md"
+    page.write_text(f"{header}\n---\n\n# A page\n\n```{{code-cell}} ipython3\n---\nmystnb:\n"
+                    f"  figure:\n    caption: '{caption}'\n---\ny = 1\n```\n\n"
+                    f"```{{code-cell}} ipython3\n{long_line}\n```\n", encoding="utf-8")
+    assert len(long_line) > MAX_CODE_LINE and len(caption) > MAX_CODE_LINE
+    found = _long_code_lines(page)
+    assert len(found) == 1 and found[0].endswith(long_line), found
+
+
+def _output_lines(output) -> list[str]:
+    if output.get("output_type") == "stream":
+        text = output.get("text", "")
+    else:
+        text = (output.get("data") or {}).get("text/plain", "")
+    return ("".join(text) if isinstance(text, list) else text).splitlines()
+
+
+@needs_build
+@pytest.mark.parametrize("docname", CHAPTERS)
+def test_printed_output_lines_fit_the_page(docname):
+    import json
+
+    executed = ROOT / "_build" / "jupyter_execute" / f"{docname}.ipynb"
+    assert executed.is_file(), f"{executed} missing: the chapter was not executed"
+    cells = json.loads(executed.read_text(encoding="utf-8"))["cells"]
+    too_long = [f"{len(line)} characters: {line}"
+                for cell in cells if cell["cell_type"] == "code"
+                for output in cell.get("outputs", []) for line in _output_lines(output)
+                if len(line) > MAX_CODE_LINE]
+    assert not too_long, (f"{docname}: printed lines longer than {MAX_CODE_LINE} characters "
+                          "scroll horizontally:\n  " + "\n  ".join(too_long))
+
+
+# --- the Exercises sections link the student notebooks ---------------------------------------
+
+EXERCISES = ROOT / "exercises"
+SOLUTIONS = ROOT / "solutions"
+# {download}`text <../exercises/folder/notebook.ipynb>` (the path is relative to book/)
+_DOWNLOAD_ROLE = re.compile(r"\{download\}`[^`<]*<([^`>]+)>`")
+_EXERCISE_PATH = re.compile(r"exercises/[\w-]+/[\w-]+\.ipynb")
+
+
+def _exercises_section(docname: str) -> str:
+    text = _source(docname).read_text(encoding="utf-8")
+    assert "\n## Exercises\n" in text, f"{docname} has no '## Exercises' section"
+    section = text.split("\n## Exercises\n", 1)[1]
+    return re.split(r"^## ", section, maxsplit=1, flags=re.M)[0]
+
+
+def _downloads(text: str) -> list[str]:
+    return _DOWNLOAD_ROLE.findall(text)
+
+
+def test_every_exercise_notebook_is_linked_from_a_chapter():
+    student = {p.relative_to(ROOT).as_posix() for p in EXERCISES.glob("*/*.ipynb")}
+    assert student, "exercises/ holds no notebook"
+    linked = set()
+    for docname in CHAPTERS[1:]:
+        for target in _downloads(_source(docname).read_text(encoding="utf-8")):
+            linked.add(posixpath.normpath(posixpath.join("book", target)))
+    missing = sorted(student - linked)
+    assert not missing, f"student notebooks that no chapter links: {missing}"
+
+
+@pytest.mark.parametrize("docname", CHAPTERS[1:])
+def test_exercises_section_links_each_notebook_it_names(docname):
+    text = _source(docname).read_text(encoding="utf-8")
+    section = _exercises_section(docname)
+    targets = _downloads(text)
+    for target in targets:
+        resolved = (ROOT / "book" / target).resolve()
+        assert resolved.is_file(), f"{docname}: {{download}} target {target} does not exist"
+        relative = resolved.relative_to(ROOT).as_posix()
+        assert _EXERCISE_PATH.fullmatch(relative), (
+            f"{docname}: downloads must be student notebooks in exercises/, got {relative}")
+    # every notebook path the section mentions is a link a reader can click
+    linked = {posixpath.normpath(posixpath.join("book", t)) for t in targets}
+    mentioned = set(_EXERCISE_PATH.findall(section))
+    assert mentioned <= linked, (
+        f"{docname}: notebooks named in plain text instead of linked: {sorted(mentioned - linked)}")
+    # a notebook that exists under the name the section uses is linked, not left as text
+    for name in re.findall(r"`(ex[\w-]*\.ipynb)`", section):
+        assert not list(EXERCISES.glob(f"*/{name}")), (
+            f"{docname}: `{name}` is plain text; link it with {{download}}")
+    # nothing in the chapter points at the instructor notebooks
+    assert not re.search(r"\{(download|doc|ref)\}`[^`]*solutions/", text)
+    assert not re.search(r"\]\([^)]*solutions/", text)
+
+
+@needs_build
+@pytest.mark.parametrize("docname", CHAPTERS[1:])
+def test_exercise_links_resolve_to_the_student_notebooks_in_the_site(docname):
+    page = HTML / f"{docname}.html"
+    html = page.read_text(encoding="utf-8")
+    hrefs = re.findall(r'<a class="reference download internal"[^>]*href="([^"]+)"', html)
+    expected = [(ROOT / "book" / t).resolve() for t in _downloads(_source(docname).read_text(
+        encoding="utf-8"))]
+    assert len(hrefs) == len(expected), f"{docname}: {len(hrefs)} download links, expected " \
+                                        f"{len(expected)}"
+    for href, source in zip(hrefs, expected):
+        target = (page.parent / unquote(urlsplit(href).path)).resolve()
+        assert target.is_relative_to(HTML.resolve()), f"{docname}: {href} leaves the site"
+        assert target.is_file(), f"{docname}: {href} is not in the built site"
+        assert target.name == source.name
+        assert target.read_bytes() == source.read_bytes(), (
+            f"{docname}: {href} differs from {source.relative_to(ROOT)}; rebuild the book")
+
+
+@needs_build
+def test_site_publishes_no_instructor_notebook():
+    solution_bytes = {p.read_bytes() for p in SOLUTIONS.rglob("*.ipynb")}
+    assert solution_bytes, "solutions/ holds no notebook"
+    leaked = []
+    for path in HTML.rglob("*"):
+        if not path.is_file() or path.suffix not in {".ipynb", ".html", ".txt", ".md", ".js"}:
+            continue
+        data = path.read_bytes()
+        if data in solution_bytes or b"BEGIN SOLUTION" in data or b"BEGIN HIDDEN TESTS" in data:
+            leaked.append(str(path.relative_to(HTML)))
+        if path.suffix == ".html" and re.search(rb'href="[^"]*solutions/', data):
+            leaked.append(f"{path.relative_to(HTML)} links solutions/")
+    assert not leaked, f"instructor material in the built book: {leaked}"
+    downloads = [p for p in (HTML / "_downloads").rglob("*") if p.is_file()]
+    student = {p.read_bytes() for p in EXERCISES.rglob("*.ipynb")}
+    assert downloads and all(p.read_bytes() in student for p in downloads), (
+        "every file offered under _downloads/ is a student notebook from exercises/")
+
+
+# --- execution budgets (issue 3) --------------------------------------------------------------
+
+
+def _execution_report() -> dict:
+    import json
+
+    report = ROOT / "_build" / build_book.EXECUTION_REPORT.name
+    assert report.is_file(), f"{report} missing: build the book with `make book`"
+    return json.loads(report.read_text(encoding="utf-8"))
+
+
+@needs_build
+@pytest.mark.parametrize("docname", CHAPTERS)
+def test_chapter_executes_within_its_budget(docname):
+    times = _execution_report().get("chapters", {})
+    assert docname in times, f"{docname}: no execution time recorded (was it executed?)"
+    record = times[docname]
+    assert record["succeeded"] is True, f"{docname}: execution failed"
+    assert record["seconds"] < build_book.CHAPTER_BUDGET_S, (
+        f"{docname} took {record['seconds']:.1f} s to execute, budget "
+        f"{build_book.CHAPTER_BUDGET_S:.0f} s")
+
+
+@needs_build
+def test_last_clean_build_was_within_its_budget():
+    seconds = _execution_report().get("last_clean_build_seconds")
+    if seconds is None:
+        pytest.skip("no clean build recorded yet: run `scripts/build_book.py --force` (CI=true)")
+    assert seconds < build_book.CLEAN_BUILD_BUDGET_S, (
+        f"the last clean build took {seconds:.0f} s, budget {build_book.CLEAN_BUILD_BUDGET_S:.0f} s")

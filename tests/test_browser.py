@@ -4,7 +4,9 @@ A threaded HTTP server on 127.0.0.1 (random free port) serves ``_build/html``. E
 other host is aborted and recorded, and a test fails if one was made. Each page of ``_toc.yml`` is
 opened and checked: MathJax typeset all the math (nothing raw is left), every image loaded, no cell
 output shows an error, and the previous/next links lead to the neighbouring pages. The search page
-must find a word. One screenshot per page is saved under ``_build/screenshots/`` for review.
+must find a word. No code cell scrolls horizontally, and every download link of an Exercises
+section downloads the student notebook from ``exercises/``. One screenshot per page is saved under
+``_build/screenshots/`` for review.
 
 Needs ``/usr/bin/chromium`` (``make chromium``) and a built book (``make book``); ``make test`` does
 both first. Without them these tests fail rather than skip.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import functools
 import http.server
 import importlib.util
+import json
 import re
 import threading
 from pathlib import Path
@@ -192,6 +195,21 @@ OUTPUT_ERRORS = """
 }
 """
 
+CODE_OVERFLOW = """
+() => Array.from(document.querySelectorAll('div.cell div.highlight pre'))
+  .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+  .map(pre => ({where: pre.closest('.cell_output') ? 'output' : 'code',
+                overflow: pre.scrollWidth - pre.clientWidth,
+                line: pre.textContent.split('\\n')
+                        .reduce((a, b) => (a.length >= b.length ? a : b)).slice(0, 120)}))
+"""
+
+DOWNLOAD_LINKS = """
+() => Array.from(document.querySelectorAll('a.reference.download'))
+  .map(a => ({href: a.getAttribute('href'), text: a.textContent.trim(),
+              inExercises: !!a.closest('section#exercises')}))
+"""
+
 RAW_MATH = [
     ("$$", re.compile(r"\$\$")),
     ("\\[", re.compile(r"\\\[")),
@@ -236,8 +254,41 @@ def test_page_renders_offline(page, site, docname):
     errors = page.evaluate(OUTPUT_ERRORS)
     assert not errors, f"{docname}: cell outputs show errors: {errors}"
 
+    # _static/code-cells.css and the 88-character lines of tests/test_book.py: nothing scrolls
+    overflowing = page.evaluate(CODE_OVERFLOW)
+    assert not overflowing, f"{docname}: code cells that scroll horizontally: {overflowing}"
+
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{docname.replace('/', '__')}.png"), full_page=True)
+
+
+def _chapters_with_download_links():
+    """Pages whose source links a file for download with the {download} role."""
+    return [d for d in DOCNAMES
+            if "{download}`" in (ROOT / f"{d}.md").read_text(encoding="utf-8")]
+
+
+@pytest.mark.parametrize("docname", _chapters_with_download_links())
+def test_exercise_links_download_the_student_notebooks(page, site, docname):
+    page.route("**/_mathjax/**", lambda route: route.fulfill(body="", content_type="text/javascript"))
+    page.goto(f"{site}/{docname}.html", wait_until="domcontentloaded")
+    links = page.evaluate(DOWNLOAD_LINKS)
+    assert links, f"{docname}: no download link"
+    assert any(link["inExercises"] for link in links), f"{docname}: none in the Exercises section"
+    for index, link in enumerate(links):
+        name = link["href"].rsplit("/", 1)[-1]
+        assert "solutions" not in link["href"], link
+        assert name.endswith(".ipynb") and any((ROOT / "exercises").glob(f"*/{name}")), link
+        with page.expect_download() as info:
+            page.locator("a.reference.download").nth(index).click()
+        download = info.value
+        assert download.failure() is None, f"{docname}: {link['href']}: {download.failure()}"
+        assert download.suggested_filename == name
+        notebook = json.loads(Path(download.path()).read_text(encoding="utf-8"))
+        assert notebook["nbformat"] == 4 and notebook["cells"], f"{name} is not a notebook"
+        student = next((ROOT / "exercises").glob(f"*/{name}"))
+        assert Path(download.path()).read_bytes() == student.read_bytes(), (
+            f"{docname}: {name} is not the student notebook {student.relative_to(ROOT)}")
 
 
 def test_next_and_previous_links_walk_the_whole_book(page, site):

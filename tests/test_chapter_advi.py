@@ -41,7 +41,7 @@ BOOK = Path(__file__).resolve().parents[1] / "book"
 CHAPTER = BOOK / "advi.md"
 
 EQUATIONS = (
-    "eq-advi-gamma", "eq-advi-change-of-variables", "eq-advi-log-gamma", "eq-advi-wrong-sign-mass",
+    "eq-advi-gamma", "eq-advi-substitution", "eq-advi-change-of-variables", "eq-advi-log-gamma", "eq-advi-wrong-sign-mass",
     "eq-advi-log-jacobian", "eq-advi-logit-jacobian", "eq-advi-jacobian-sum", "eq-advi-elbo-z",
     "eq-advi-log-q-z", "eq-advi-entropy", "eq-advi-lognormal-entropy", "eq-advi-elbo",
     "eq-advi-reparam", "eq-advi-gaussian-entropy", "eq-advi-gamma-elbo", "eq-advi-gamma-optimum",
@@ -98,8 +98,10 @@ def test_chapter_labels_figures_cross_references_and_exercises():
         assert re.search(rf"name: {name}\n", text), f"figure {name} missing"
         assert f"{{numref}}`{name}`" in text, f"figure {name} is never referenced"
     exercises = text.split("## Exercises", 1)[1]
-    assert "ex_advi.ipynb" in exercises
-    assert "{doc}" not in exercises and "](../exercises" not in exercises  # plain text, no Sphinx link
+    # the student notebook is linked for download (tests/test_book.py checks it lands in the site)
+    assert "{download}`ex_advi.ipynb <../exercises/advi/ex_advi.ipynb>`" in exercises
+    assert (BOOK.parent / "exercises" / "advi" / "ex_advi.ipynb").is_file()
+    assert "solutions/" not in exercises
 
 
 # --- the three transforms (eq-advi-log-jacobian, eq-advi-logit-jacobian, eq-advi-jacobian-sum) ------
@@ -143,6 +145,43 @@ def test_literal_log_sigmoid_becomes_minus_infinity_below_about_minus_710():
     T = vc.transforms.get_transform(("interval", 0.0, 1.0))
     np.testing.assert_allclose(T.inverse_log_abs_det_jacobian(np.array([-711.0, -745.0])),
                                [-711.0, -745.0], rtol=1e-12)
+
+
+# --- the substitution behind the change of variables (eq-advi-substitution) -----------------------
+
+
+@pytest.mark.parametrize("support, interval", [
+    ("positive", (0.4, 2.5)),                 # T = log, Gamma(3, 2) density
+    (("interval", -1.0, 3.0), (-0.5, 2.0)),   # scaled logit, a Beta(2, 5) stretched to (-1, 3)
+])
+def test_probability_of_an_interval_is_the_same_in_both_variables(support, interval):
+    # int_A p(z) dz = int_{T(A)} p(T^{-1}(eta)) dT^{-1}/deta deta, both sides by quadrature; the
+    # derivative is taken numerically here, not from the library's log-Jacobian
+    if support == "positive":
+        density = stats.gamma(3.0, scale=0.5).pdf
+    else:
+        density = stats.beta(2.0, 5.0, loc=-1.0, scale=4.0).pdf
+    transform = vc.transforms.get_transform(support)
+    lo, hi = interval
+    eta_lo, eta_hi = (float(transform.forward(np.array([[v]]))[0, 0]) for v in (lo, hi))
+    assert eta_lo < eta_hi                                           # T is increasing
+
+    def inverse(e):
+        return float(transform.inverse(np.array([[e]]))[0, 0])
+
+    def rhs_integrand(e, h=1e-6):
+        slope = (inverse(e + h) - inverse(e - h)) / (2 * h)
+        return density(inverse(e)) * slope
+
+    lhs, _ = integrate.quad(density, lo, hi)
+    rhs, _ = integrate.quad(rhs_integrand, eta_lo, eta_hi)
+    assert rhs == pytest.approx(lhs, rel=1e-7)
+    assert 0.05 < lhs < 0.95                     # a proper part of the mass, not a trivial 0 or 1
+    # dividing by the derivative instead, the error of erratum E7, gives another number
+    wrong, _ = integrate.quad(lambda e: density(inverse(e)) / ((inverse(e + 1e-6)
+                                                               - inverse(e - 1e-6)) / 2e-6),
+                              eta_lo, eta_hi)
+    assert abs(wrong - lhs) > 0.05
 
 
 # --- the Gamma density under the log (eq-advi-log-gamma, eq-advi-wrong-sign-mass) -------------------

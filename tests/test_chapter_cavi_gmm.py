@@ -71,7 +71,8 @@ def chapter_namespace() -> dict:
 
 
 LABELS = ("gmm-model", "gmm-joint", "gmm-marginal", "gmm-posterior", "gmm-evidence", "gmm-meanfield",
-          "gmm-elbo", "cavi-optimal", "cavi-phi", "cavi-mu", "gmm-symmetry", "gmm-gap")
+          "gmm-elbo", "cavi-block-elbo", "cavi-optimal", "cavi-phi", "cavi-mu-quadratic", "cavi-mu",
+          "gmm-symmetry", "gmm-gap")
 FIGURES = ("fig-cavi-elbo-trace", "fig-cavi-fit", "fig-cavi-restarts", "fig-cavi-exact-posterior",
            "fig-cavi-gap")
 
@@ -91,7 +92,11 @@ def test_chapter_labels_figures_and_references():
     referenced = set(re.findall(r"\{eq\}`([\w-]+)`", text))
     assert referenced - defined == set()
     assert set(LABELS) - referenced == set(), "an equation of the chapter is never referred to"
-    assert "## Exercises" in text
+    exercises = text.split("## Exercises", 1)[1]
+    # the graded notebook exists now: it is linked for download, not announced as planned
+    assert "planned" not in exercises
+    assert "{download}`ex_cavi_gmm.ipynb <../exercises/cavi/ex_cavi_gmm.ipynb>`" in exercises
+    assert (ROOT / "exercises" / "cavi" / "ex_cavi_gmm.ipynb").is_file()
     # the library docstrings name these labels: they must be the chapter's
     import vi_course.cavi
     import vi_course.models.mixture
@@ -206,8 +211,11 @@ def test_optimal_coordinate_update_for_a_discrete_block():
     f1 = log_p @ q2                                       # E_{-1}[log p(z1, z2, x)]
     q_star = softmax(f1)                                   # (cavi-optimal)
     entropy_2 = -float(np.sum(q2 * np.log(q2)))
-    # the identity ELBO = -KL(q1 || e^f / Z) + log Z + H[q2] behind the derivation, for any q1
+    # (cavi-block-elbo), both lines, for any q1: ELBO = E_q1[f - log q1] + H[q2]
+    # = -KL(q1 || e^f / Z) + log Z + H[q2]
     for q1 in rng.dirichlet(np.ones(4), size=20):
+        first_line = float(np.sum(q1 * (f1 - np.log(q1)))) + entropy_2
+        assert elbo(q1) == pytest.approx(first_line, rel=1e-12)
         kl = float(np.sum(q1 * (np.log(q1) - np.log(q_star))))
         assert elbo(q1) == pytest.approx(-kl + logsumexp(f1) + entropy_2, rel=1e-12)
         assert elbo(q1) < elbo(q_star)
@@ -257,6 +265,7 @@ def test_label_update_intermediate_expression():
 
 
 def test_mean_update_completes_the_square():
+    # (cavi-mu-quadratic): both lines agree up to a constant in mu, and exp of it is N(m, s2)
     n = 4
     mu, sigma2 = sp.Symbol("mu", real=True), sp.Symbol("sigma2", positive=True)
     xs = sp.symbols(f"x0:{n}", real=True)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
+from scipy import stats
 
 import vi_course as vc
 
@@ -59,7 +60,7 @@ def chapter_namespace() -> dict:
 def test_chapter_labels_figures_and_exercises():
     text = CHAPTER.read_text(encoding="utf-8")
     for label in ("eq-gaussian-family", "eq-kl-loss", "eq-kl-minus-elbo", "eq-kl-gradient",
-                  "eq-ex25-joint", "eq-ex25-elbo", "eq-ex25-gradient", "eq-ex25-stationary",
+                  "eq-ex25-model", "eq-ex25-joint", "eq-ex25-elbo", "eq-ex25-gradient", "eq-ex25-stationary",
                   "eq-elbo-decomposition", "eq-elbo-three-terms", "eq-ex25-decomposition"):
         assert f"$$ ({label})" in text, f"equation label {label} missing"
     # every equation reference resolves to a label of this chapter or of another chapter
@@ -131,6 +132,18 @@ def derived():
     log_posterior = sp.expand(LOG_JOINT - sp.log(evidence))
     return dict(entropy=entropy, elbo=elbo, ell=ell, kl_prior=kl_prior,
                 log_evidence=sp.log(evidence), log_posterior=log_posterior)
+
+
+def test_joint_is_the_log_density_of_the_displayed_model():
+    # eq-ex25-model -> eq-ex25-joint: scipy's normal log densities of the prior and of each of the
+    # K observations add up to the displayed joint (typed in its sufficient-statistics form)
+    joint = sp.lambdify((Z, K, S1, S2), LOG_JOINT, "numpy")
+    rng = np.random.default_rng(25)
+    for k in (1, 3, 10):
+        for _ in range(5):
+            z, x = rng.normal(), rng.normal(1.0, 2.0, size=k)
+            by_scipy = stats.norm(0, 1).logpdf(z) + stats.norm(z, 1).logpdf(x).sum()
+            assert joint(z, k, x.sum(), np.sum(x**2)) == pytest.approx(by_scipy, rel=1e-12)
 
 
 def test_sufficient_statistics_form_of_the_joint():

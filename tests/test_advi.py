@@ -103,8 +103,8 @@ def test_optimiser_converges_from_a_plain_start_and_with_either_gradient(gradien
     fit = vc.advi(model, family="fullrank", init=init, gradient=gradient, seed=3)
     assert fit.converged
     mean, cov = fit.mean_cov()
-    assert np.all(np.abs(mean) < 0.1 * 2.0)
-    np.testing.assert_allclose(cov, model.posterior()[1], atol=0.1 * 4.0)
+    assert np.all(np.abs(mean) < MEAN_TOL_SD * 2.0)
+    np.testing.assert_allclose(cov, model.posterior()[1], atol=VAR_RTOL * 4.0)
 
 
 @pytest.mark.parametrize("a,b", [(3.0, 2.0), (0.7, 0.5), (20.0, 40.0)])
@@ -152,9 +152,11 @@ def test_inverse_gamma_normal_posterior():
     fit = vc.advi(model, seed=5)
     theta = fit.sample(200_000, 6)
     assert np.all(theta[:, 0] > 0)
-    # with 200 data the posterior is close to Gaussian in (log s, m): mean-field error is O(1/n)
-    assert theta[:, 0].mean() == pytest.approx(exact["mean_s"], rel=0.03)
-    assert abs(theta[:, 1].mean() - exact["mean_m"]) < 0.1 * exact["sd_m"]
+    # with 200 data the posterior is close to Gaussian in (log s, m): mean-field error is O(1/n).
+    # The course's targets: posterior means within 2 %, standard deviations within 10 %.
+    assert theta[:, 0].mean() == pytest.approx(exact["mean_s"], rel=0.02)
+    assert theta[:, 1].mean() == pytest.approx(exact["mean_m"], rel=0.02)
+    assert abs(theta[:, 1].mean() - exact["mean_m"]) < 0.05 * exact["sd_m"]
     assert theta[:, 1].std() == pytest.approx(exact["sd_m"], rel=0.1)
     assert theta[:, 0].std() == pytest.approx(exact["sd_s"], rel=0.1)
 
@@ -253,3 +255,199 @@ def test_bad_input():
             vc.advi(bad)
     with pytest.raises(ValueError, match="family.dim"):
         vc.advi(model, family=vc.families.MeanFieldGaussian(3))
+
+
+# --------------------------------------------------------------------------------------------------
+# the stopping rule: converged=True is not claimed far from the optimum
+
+
+class _Gaussian:
+    """A d-dimensional Gaussian target N(mean, cov), unnormalised."""
+
+    def __init__(self, mean, cov):
+        self.mean = np.asarray(mean, dtype=float)
+        self.cov = np.asarray(cov, dtype=float)
+        self.precision = np.linalg.inv(self.cov)
+        self.dim = self.mean.size
+
+    def log_joint(self, z):
+        r = z - self.mean
+        return -0.5 * anp.sum(anp.dot(r, self.precision) * r, axis=1)
+
+
+def _random_gaussian(seed, d=10):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(d, d)) * rng.uniform(0.1, 3)
+    cov = a @ a.T / d + rng.uniform(0.01, 1) * np.eye(d)
+    mean = rng.normal(size=d)
+    return _Gaussian(mean * 5 / np.linalg.norm(mean) * rng.uniform(1, 3), cov)
+
+
+@pytest.mark.parametrize("family", ["meanfield", "fullrank"])
+@pytest.mark.parametrize("seed", [0, 7, 9])
+def test_zero_start_on_an_ill_conditioned_gaussian_stops_only_near_the_optimum(seed, family):
+    """The known weak spot: from init="zero" on a correlated 10-d Gaussian whose mean is 5-15 away
+    from 0, the old rule (small ELBO gain, small movement) fired while the mean was still up to
+    ~3.5 (several standard deviations of q) away, because the decaying step size makes the iterates
+    move slowly. The gradient-based distance test must keep it going: when converged=True the mean
+    is within a fraction of q's standard deviation (whitened by q's covariance)."""
+    model = _random_gaussian(seed)
+    fit = vc.advi(model, family=family, init="zero", seed=seed)
+    mean, cov = fit.mean_cov()
+    whitened = np.linalg.solve(np.linalg.cholesky(cov), mean - model.mean)
+    assert fit.converged
+    assert np.max(np.abs(whitened)) < 0.3, whitened
+    assert np.max(np.abs(mean - model.mean) / np.sqrt(np.diag(model.cov))) < 0.3
+
+
+def test_converged_is_not_claimed_when_the_optimum_is_out_of_reach():
+    """Thirty standard deviations from the zero start, Adam's decaying step cannot get there in 3000
+    steps (the old rule claimed converged=True after 2600 steps, 4.6 sd away); the run must report
+    converged=False. Fifteen sd away it gets there, and stops only once it has (old rule: 0.7 sd off)."""
+    model = _Gaussian([30.0, -30.0], np.eye(2))
+    fit = vc.advi(model, init="zero", n_steps=3000, seed=0)
+    assert not fit.converged and fit.n_steps == 3000
+    nearer = vc.advi(_Gaussian([15.0, -15.0], np.eye(2)), init="zero", n_steps=3000, seed=0)
+    assert nearer.converged
+    np.testing.assert_allclose(nearer.mean_cov()[0], [15.0, -15.0], atol=0.2)
+    # the default start (Laplace) is at the optimum at once
+    fit = vc.advi(model, seed=0)
+    assert fit.converged
+    np.testing.assert_allclose(fit.mean_cov()[0], [30.0, -30.0], atol=0.05)
+
+
+@pytest.mark.parametrize("family", ["meanfield", "fullrank"])
+def test_laplace_default_converges_quickly_in_higher_dimensions(family):
+    """The stricter rule must not slow the default path: a 30-d correlated Gaussian converges within
+    a few hundred steps and recovers the mean (and, for full rank, the covariance)."""
+    model = _random_gaussian(3, d=30)
+    fit = vc.advi(model, family=family, seed=1)
+    assert fit.converged and fit.n_steps <= 1000
+    mean, cov = fit.mean_cov()
+    sd = np.sqrt(np.diag(cov))
+    assert np.max(np.abs(mean - model.mean) / sd) < 0.3
+    if family == "fullrank":
+        assert vc.divergences.kl_gaussian(mean, cov, model.mean, model.cov) < 0.05
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input, table-driven (tests/bad_inputs.py)
+
+from bad_inputs import baselines, cases, check_accepts, check_rejects, spec  # noqa: E402
+
+_GAMMA = GammaPrior(3.0, 2.0)
+_FIT = vc.advi(_GAMMA, n_steps=60)
+
+BAD_INPUT = [
+    spec("advi", vc.advi, dict(model=_GAMMA, family="meanfield", n_steps=200, n_samples=5, seed=0, step_size=0.1,
+                               decay=0.01, window=10, patience=2, min_steps=10, tol=1e-3, param_tol=0.1),
+         dict(model=("values", [None, 3, "abc", ConjugateGaussian([0.1]).log_joint]),
+              family=("values", ["diagonal", None, 3, vc.families.MeanFieldGaussian(3), object()]),
+              n_steps="int", n_samples="int", seed="rng", step_size="pos", decay="nonneg", patience="int",
+              window=("values", [1, 0, 2.5, "3", None, True]), min_steps="int0", tol="nonneg", param_tol="pos")),
+    spec("advi(init)", vc.advi, dict(model=_GAMMA, n_steps=50, init="laplace"),
+         dict(init=("values", ["prior", None, 3, np.zeros(3), np.full(2, np.nan), "abc"]))),
+    spec("advi(gradient)", vc.advi, dict(model=_GAMMA, n_steps=50, gradient="stl"),
+         dict(gradient=("values", ["score", None, 3]))),
+    spec("advi(progress)", vc.advi, dict(model=_GAMMA, n_steps=50, progress=False, print_every=10),
+         dict(progress="bool", print_every=("values", [0, -1, 2.5, "a"]))),
+    spec("ADVIResult.sample", _FIT.sample, dict(n=3, rng=0), dict(n="int", rng="rng")),
+    spec("ADVIResult.sample_unconstrained", _FIT.sample_unconstrained, dict(n=3, rng=0), dict(n="int", rng="rng")),
+]
+
+
+@pytest.mark.parametrize("fn, kwargs", baselines(BAD_INPUT))
+def test_bad_input_table_baselines_work(fn, kwargs):
+    check_accepts(fn, kwargs)
+
+
+@pytest.mark.parametrize("fn, kwargs, name", cases(BAD_INPUT))
+def test_bad_input_table(fn, kwargs, name):
+    check_rejects(fn, kwargs, name)
+
+
+# --------------------------------------------------------------------------------------------------
+# the exact-posterior properties on unusual scales (each case well under a second)
+
+
+@pytest.mark.parametrize("n, prior_var, noise_var, loc", [
+    (1, 1e-4, 1e4, 0.0), (3, 1e4, 1e-4, 1e5), (100_000, 1.0, 1e-3, -50.0), (20, 1e-3, 1e-3, 1e3)])
+@pytest.mark.parametrize("family", ["meanfield", "fullrank"])
+def test_conjugate_gaussian_recovers_the_posterior_on_extreme_scales(n, prior_var, noise_var, loc, family):
+    x = np.random.default_rng(n).normal(loc, np.sqrt(noise_var), size=n)
+    model = ConjugateGaussian(x, prior_var, noise_var)
+    post_mean, post_cov = model.posterior()
+    fit = vc.advi(model, family=family, seed=n % 7)
+    mean, cov = fit.mean_cov()
+    assert fit.converged
+    assert abs(mean[0] - post_mean[0]) < MEAN_TOL_SD * np.sqrt(post_cov[0, 0])
+    assert cov[0, 0] == pytest.approx(post_cov[0, 0], rel=VAR_RTOL)
+
+
+@pytest.mark.parametrize("sigma, rho", [(1e-3, 0.999), (1e3, -0.999), (1e-3, -0.5), (1e3, 0.99)])
+def test_mean_field_shrinks_and_full_rank_recovers_on_extreme_scales(sigma, rho):
+    model = CorrelatedGaussian(sigma, rho)
+    mf = vc.advi(model, family="meanfield", seed=2)
+    mean, cov = mf.mean_cov()
+    assert mf.converged and np.all(np.abs(mean) < MEAN_TOL_SD * sigma)
+    np.testing.assert_allclose(np.diag(cov), sigma ** 2 * (1 - rho ** 2), rtol=VAR_RTOL)
+    fr = vc.advi(model, family="fullrank", seed=2)
+    mean, cov = fr.mean_cov()
+    assert fr.converged and np.all(np.abs(mean) < MEAN_TOL_SD * sigma)
+    # the whole covariance, in the target's own metric (an entrywise tolerance means nothing at rho ~ 1)
+    assert vc.divergences.kl_gaussian(mean, cov, np.zeros(2), model.posterior()[1]) < 1e-3
+
+
+@pytest.mark.parametrize("n, a, b, loc, scale", [
+    (30, 2.0, 3.0, 1.5, 2.0), (100, 1.0, 1.0, -100.0, 0.01), (1000, 5.0, 0.5, 0.0, 50.0)])
+@pytest.mark.parametrize("family", ["meanfield", "fullrank"])
+def test_inverse_gamma_normal_posterior_on_other_data(n, a, b, loc, scale, family):
+    """Posterior means within 2 % and standard deviations within 10 % on data sets the benchmark and
+    the chapter do not use (for n >= 30; at n = 10 the Gaussian family's own bias in sd[s] is ~20 %,
+    which no optimiser can remove)."""
+    model = InverseGammaNormal(np.random.default_rng(n).normal(loc, scale, size=n), a=a, b=b)
+    exact = model.posterior()
+    fit = vc.advi(model, family=family, seed=3)
+    assert fit.converged
+    theta = fit.sample(200_000, 4)
+    assert theta[:, 0].mean() == pytest.approx(exact["mean_s"], rel=0.02)
+    assert abs(theta[:, 1].mean() - exact["mean_m"]) < 0.02 * max(abs(exact["mean_m"]), exact["sd_m"])
+    assert theta[:, 0].std() == pytest.approx(exact["sd_s"], rel=0.1)
+    assert theta[:, 1].std() == pytest.approx(exact["sd_m"], rel=0.1)
+
+
+@pytest.mark.parametrize("family", ["meanfield", "fullrank"])
+@pytest.mark.parametrize("init", ["laplace", "zero"])
+@pytest.mark.parametrize("seed", [0, 5])
+def test_gamma_three_two_mean_for_every_start_family_and_seed(family, init, seed):
+    fit = vc.advi(GammaPrior(3.0, 2.0), family=family, init=init, seed=seed)
+    (mu,), ((var,),) = fit.mean_cov()
+    assert fit.converged
+    assert np.exp(mu + var / 2) == pytest.approx(1.5, rel=0.02)
+
+
+class _Model:
+    """A one-dimensional model around a given log joint."""
+
+    def __init__(self, log_joint, supports=("real",)):
+        self.dim = 1
+        self.supports = list(supports)
+        self.log_joint = log_joint
+
+
+@pytest.mark.filterwarnings("ignore:Output seems independent of input")
+@pytest.mark.parametrize("log_joint, match", [
+    (lambda z: np.full(len(z), "a"), "model.log_joint must return real numbers"),
+    (lambda z: z[:, 0] * 1j, "model.log_joint must return real numbers"),
+    (lambda z: np.asarray(-0.5 * np.asarray(z)[:, 0] ** 2), "differentiated by autograd"),
+    (lambda z: z + "a", "model.log_joint failed"),
+    (lambda z: z[:, 0] * np.nan, "not finite at the starting draws"),
+    (lambda z: anp.where(z[:, 0] > 0.5, -z[:, 0] ** 2, -np.inf), "not finite at the starting draws"),
+])
+def test_models_that_cannot_work_get_a_clear_value_error(log_joint, match):
+    with pytest.raises(ValueError, match=match):
+        vc.advi(_Model(log_joint), n_steps=50)
+
+
+def test_non_finite_elbo_error_is_a_value_error_and_a_floating_point_error():
+    assert issubclass(NonFiniteELBOError, ValueError) and issubclass(NonFiniteELBOError, FloatingPointError)

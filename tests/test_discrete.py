@@ -368,3 +368,65 @@ def test_bad_input_functions_and_model():
     model = D.ChangePoint([0.0, 1.0, 2.0])
     with pytest.raises(ValueError, match="0..1"):
         model.log_joint([[2]])
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input, table-driven (tests/bad_inputs.py)
+
+from bad_inputs import baselines, cases, check_accepts, check_rejects, spec  # noqa: E402
+
+
+def _family_specs(fam):
+    nm, p0 = type(fam).__name__, fam.init_params()
+    z0 = fam.sample(p0, 3, 0)
+    bad_z = ("values", [np.full((2, fam.dim), 7), np.full((2, fam.dim), -1), np.full((2, fam.dim), 0.5),
+                        np.zeros((2, fam.dim + 1), int), np.zeros((0, fam.dim), int), np.full((2, fam.dim), np.nan),
+                        np.full((2, fam.dim), "a"), None, object()])
+    return [
+        spec(f"{nm}.sample", fam.sample, dict(params=p0, n=3, rng=0),
+             dict(params=("params", fam.n_params), n="int", rng="rng")),
+        spec(f"{nm}.log_prob", fam.log_prob, dict(params=p0, z=z0), dict(params=("params", fam.n_params), z=bad_z)),
+        spec(f"{nm}.score", fam.score, dict(params=p0, z=z0), dict(params=("params", fam.n_params), z=bad_z)),
+        spec(f"{nm}.entropy", fam.entropy, dict(params=p0), dict(params=("params", fam.n_params))),
+        spec(f"{nm}.unpack", fam.unpack, dict(params=p0), dict(params=("params", fam.n_params))),
+        spec(f"{nm}.probs_of_support", fam.probs_of_support, dict(params=p0), dict(params=("params", fam.n_params))),
+    ]
+
+
+_CP = D.ChangePoint([0.0, 0.1, 1.0, 1.2])
+_CAT3 = D.Categorical(3)
+_DCOMMON = dict(log_joint=_CP.log_joint, family=_CAT3, params=_CAT3.init_params(), n=10, rng=0)
+_DKINDS = dict(log_joint="callable", family="family", params=("params", 3), n="int", rng="rng")
+
+BAD_INPUT = [
+    spec("Categorical", D.Categorical, dict(n_categories=3), dict(n_categories=("values", [1, 0, 2.5, "3", None,
+                                                                                           True]))),
+    spec("MeanFieldBernoulli", D.MeanFieldBernoulli, dict(dim=2), dict(dim="int")),
+    *_family_specs(D.Categorical(3)), *_family_specs(D.MeanFieldBernoulli(2)),
+    spec("Categorical.pack", D.Categorical(3).pack, dict(probs=[0.2, 0.3, 0.5]),
+         dict(probs=("values", [[0.2, 0.3, 0.6], [0.0, 0.5, 0.5], [0.5, 0.5], [np.nan] * 3, ["a"] * 3, None]))),
+    spec("MeanFieldBernoulli.pack", D.MeanFieldBernoulli(2).pack, dict(probs=[0.2, 0.3]),
+         dict(probs=("values", [[0.0, 0.5], [1.0, 0.5], [0.2, 0.3, 0.4], [np.nan, 0.5], ["a", "b"], None]))),
+    spec("ChangePoint", D.ChangePoint, dict(x=[0.0, 0.1, 1.0], mean_before=0.0, mean_after=1.0, noise_var=1.0),
+         dict(x="data", mean_before="real", mean_after="real", noise_var="pos")),
+    spec("ChangePoint.log_joint", _CP.log_joint, dict(z=np.zeros((2, 1), int)),
+         dict(z=("values", [np.full((2, 1), 3), np.full((2, 1), 0.5), np.zeros((0, 1)), np.zeros((2, 2)), None]))),
+    spec("score_function_grad", D.score_function_grad, _DCOMMON, _DKINDS),
+    spec("score_function_grad_samples", D.score_function_grad_samples, _DCOMMON, _DKINDS),
+    spec("exact_elbo", D.exact_elbo, dict(log_joint=_CP.log_joint, family=_CAT3, params=_CAT3.init_params()),
+         dict(log_joint="callable", family="family", params=("params", 3))),
+    spec("exact_elbo_grad", D.exact_elbo_grad, dict(log_joint=_CP.log_joint, family=_CAT3, params=_CAT3.init_params()),
+         dict(log_joint="callable", family="family", params=("params", 3))),
+    spec("enumerate_posterior", D.enumerate_posterior, dict(log_joint=_CP.log_joint, family=_CAT3),
+         dict(log_joint="callable", family="family")),
+]
+
+
+@pytest.mark.parametrize("fn, kwargs", baselines(BAD_INPUT))
+def test_bad_input_table_baselines_work(fn, kwargs):
+    check_accepts(fn, kwargs)
+
+
+@pytest.mark.parametrize("fn, kwargs, name", cases(BAD_INPUT))
+def test_bad_input_table(fn, kwargs, name):
+    check_rejects(fn, kwargs, name)

@@ -188,3 +188,42 @@ def test_kl_monte_carlo_rejects_bad_input():
         kl_monte_carlo(good[0], lambda n, rng: np.zeros((n + 1, 1)), good[2], 10, 0)
     with pytest.raises(ValueError, match="log_p"):
         kl_monte_carlo(good[0], good[1], "nope", 10, 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input, table-driven (tests/bad_inputs.py)
+
+from bad_inputs import baselines, cases, check_accepts, check_rejects, spec  # noqa: E402
+
+_BAD_COV = [np.full((2, 2), np.nan), -np.eye(2), "abc", None, np.zeros((2, 2)), np.full((2, 2), "a"),
+            np.zeros((0, 0)), np.eye(2) * 1j, object(), np.array([[1.0, 0.5], [0.0, 1.0]]), np.eye(3)]
+
+BAD_INPUT = [
+    spec("kl_gaussian", kl_gaussian, dict(mean_q=[0.0, 0.0], cov_q=np.eye(2), mean_p=[1.0, 0.0], cov_p=np.eye(2)),
+         dict(mean_q=("vector", 2), mean_p=("vector", 2), cov_q=("values", _BAD_COV), cov_p=("values", _BAD_COV))),
+    spec("kl_monte_carlo", kl_monte_carlo,
+         dict(log_q=lambda z: stats.norm.logpdf(z[:, 0]), sample_q=lambda n, rng: rng.normal(size=(n, 1)),
+              log_p=lambda z: stats.norm.logpdf(z[:, 0], 1.0), n=10, rng=0),
+         dict(log_q="callable", sample_q="callable", log_p="callable", rng="rng",
+              n=("values", [0, 1, -1, 2.5, np.nan, "3", None, True]))),   # n >= 2 for a standard error
+]
+
+
+@pytest.mark.parametrize("fn, kwargs", baselines(BAD_INPUT))
+def test_bad_input_table_baselines_work(fn, kwargs):
+    check_accepts(fn, kwargs)
+
+
+@pytest.mark.parametrize("fn, kwargs, name", cases(BAD_INPUT))
+def test_bad_input_table(fn, kwargs, name):
+    check_rejects(fn, kwargs, name)
+
+
+@pytest.mark.parametrize("which", ["log_q", "log_p", "sample_q"])
+@pytest.mark.parametrize("garbage", [lambda *a: None, lambda *a: "abc", lambda *a: [{}, {}]])
+def test_kl_monte_carlo_rejects_callables_returning_garbage(which, garbage):
+    good = dict(log_q=lambda z: stats.norm.logpdf(z[:, 0]), sample_q=lambda n, rng: rng.normal(size=(n, 1)),
+                log_p=lambda z: stats.norm.logpdf(z[:, 0], 1.0))
+    good[which] = garbage
+    with pytest.raises(ValueError, match=which):
+        kl_monte_carlo(n=5, rng=0, **good)

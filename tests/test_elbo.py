@@ -157,3 +157,45 @@ def test_bad_input():
         E.elbo_decomposition(model, MeanFieldGaussian(2), MeanFieldGaussian(2).init_params(), 10, 0)
     with pytest.raises(ValueError, match="cov_p"):
         kl_gaussian([0.0], [[1.0]], [0.0], [[-1.0]])
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input, table-driven (tests/bad_inputs.py)
+
+from bad_inputs import baselines, cases, check_accepts, check_rejects, spec  # noqa: E402
+
+_MODEL = ConjugateGaussian([0.3, -1.2, 0.8])
+_MF1 = MeanFieldGaussian(1)
+_COMMON = dict(log_joint=_MODEL.log_joint, family=_MF1, params=_MF1.init_params(), n=10, rng=0)
+_KINDS = dict(log_joint="callable", family="family", params=("params", 2), n="int", rng="rng")
+_NOISE = dict(log_joint=_MODEL.log_joint, family=_MF1, params=_MF1.init_params(), eps=np.zeros((3, 1)))
+_NOISE_KINDS = dict(log_joint="callable", family="family", params=("params", 2), eps=("samples", 1))
+
+BAD_INPUT = [
+    spec("elbo", E.elbo, _COMMON, dict(_KINDS, entropy=("values", ["exact", None, 3]))),
+    spec("negative_elbo", E.negative_elbo, _COMMON, _KINDS),
+    spec("log_weights", E.log_weights, _NOISE, _NOISE_KINDS),
+    spec("elbo_from_noise", E.elbo_from_noise, _NOISE, _NOISE_KINDS),
+    spec("elbo_decomposition", E.elbo_decomposition, dict(_COMMON, model=_MODEL),
+         dict(model=("values", [None, 3, "abc", _MODEL.log_joint]), family="family", params=("params", 2),
+              n="int", rng="rng")),
+]
+del BAD_INPUT[-1][2]["log_joint"]
+
+
+@pytest.mark.parametrize("fn, kwargs", baselines(BAD_INPUT))
+def test_bad_input_table_baselines_work(fn, kwargs):
+    check_accepts(fn, kwargs)
+
+
+@pytest.mark.parametrize("fn, kwargs, name", cases(BAD_INPUT))
+def test_bad_input_table(fn, kwargs, name):
+    check_rejects(fn, kwargs, name)
+
+
+@pytest.mark.parametrize("garbage", [lambda z: None, lambda z: np.full(len(z), "a"), lambda z: np.full(len(z), 1j),
+                                     lambda z: [{}] * len(z)])
+def test_elbo_rejects_log_joints_returning_garbage(garbage):
+    fam = MeanFieldGaussian(1)
+    with pytest.raises(ValueError, match="log_joint"):
+        E.elbo(garbage, fam, fam.init_params(), 5, 0)

@@ -189,3 +189,62 @@ def test_full_rank_pack_rejects_non_cholesky():
         fam.pack([0, 0], [[-1.0, 0.0], [0.0, 1.0]])
     with pytest.raises(ValueError, match="positive definite"):
         fam.from_mean_cov([0, 0], [[1.0, 2.0], [2.0, 1.0]])
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input, table-driven (tests/bad_inputs.py)
+
+from bad_inputs import baselines, cases, check_accepts, check_rejects, spec  # noqa: E402
+
+_BAD_COV = [np.full((2, 2), np.nan), -np.eye(2), "abc", None, np.zeros((2, 2)), np.zeros((3, 3)), object()]
+# a scale is a positive number or a vector of dim positive numbers
+_BAD_SCALE = ("values", [-1.0, 0.0, np.nan, np.inf, "1.0", None, True, 1j, [1.0, -1.0], [1.0, 2.0, 3.0],
+                         np.array([[1.0, 2.0]]), 1e-320, object()])
+# mean=None means "zeros" in init_params
+_BAD_MEAN = ("values", [np.zeros(3), np.full(2, np.nan), np.full(2, "a"), "abc", np.zeros((2, 2, 1)),
+                        np.zeros(0), object()])
+
+
+def _family_specs(fam):
+    nm, p0, eps, n_par = type(fam).__name__, fam.init_params(), np.zeros((3, 2)), fam.n_params
+    return [
+        spec(nm, type(fam), dict(dim=2), dict(dim="int")),
+        spec(f"{nm}.noise", fam.noise, dict(n=3, rng=0), dict(n="int", rng="rng")),
+        spec(f"{nm}.sample", fam.sample, dict(params=p0, n=3, rng=0),
+             dict(params=("params", n_par), n="int", rng="rng")),
+        spec(f"{nm}.sample_from_noise", fam.sample_from_noise, dict(params=p0, eps=eps),
+             dict(params=("params", n_par), eps=("samples", 2))),
+        spec(f"{nm}.log_prob", fam.log_prob, dict(params=p0, z=eps), dict(params=("params", n_par),
+                                                                         z=("samples", 2))),
+        spec(f"{nm}.entropy", fam.entropy, dict(params=p0), dict(params=("params", n_par))),
+        spec(f"{nm}.mean_cov", fam.mean_cov, dict(params=p0), dict(params=("params", n_par))),
+        spec(f"{nm}.unpack", fam.unpack, dict(params=p0), dict(params=("params", n_par))),
+        spec(f"{nm}.grad_log_prob_from_noise", fam.grad_log_prob_from_noise, dict(params=p0, eps=eps),
+             dict(params=("params", n_par), eps=("samples", 2))),
+        spec(f"{nm}.sample_vjp", fam.sample_vjp, dict(params=p0, eps=eps, cotangent=eps),
+             dict(params=("params", n_par), eps=("samples", 2), cotangent=("samples", 2))),
+        spec(f"{nm}.init_params", fam.init_params, dict(mean=[0.0, 0.0], scale=1.0),
+             dict(mean=_BAD_MEAN, scale=_BAD_SCALE)),
+        spec(f"{nm}.from_mean_cov", fam.from_mean_cov, dict(mean=[0.0, 0.0], cov=np.eye(2)),
+             dict(mean=("vector", 2), cov=("values", _BAD_COV))),
+    ]
+
+
+BAD_INPUT = [
+    *_family_specs(MeanFieldGaussian(2)), *_family_specs(FullRankGaussian(2)),
+    spec("MeanFieldGaussian.pack", MeanFieldGaussian(2).pack, dict(mean=[0.0, 0.0], scale=[1.0, 1.0]),
+         dict(mean=("vector", 2), scale=_BAD_SCALE)),
+    spec("FullRankGaussian.pack", FullRankGaussian(2).pack, dict(mean=[0.0, 0.0], chol=np.eye(2)),
+         dict(mean=("vector", 2), chol=("values", [np.full((2, 2), np.nan), -np.eye(2), "abc", None, np.zeros((3, 3)),
+                                                   np.ones((2, 2)), object()]))),
+]
+
+
+@pytest.mark.parametrize("fn, kwargs", baselines(BAD_INPUT))
+def test_bad_input_table_baselines_work(fn, kwargs):
+    check_accepts(fn, kwargs)
+
+
+@pytest.mark.parametrize("fn, kwargs, name", cases(BAD_INPUT))
+def test_bad_input_table(fn, kwargs, name):
+    check_rejects(fn, kwargs, name)

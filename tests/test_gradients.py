@@ -189,3 +189,49 @@ def test_bad_input():
         G.reparam_grad(model.log_joint, fam, np.zeros(5), 10, 0)
     with pytest.raises(ValueError, match="family"):
         G.reparam_grad(model.log_joint, None, params, 10, 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input, table-driven (tests/bad_inputs.py)
+
+from bad_inputs import baselines, cases, check_accepts, check_rejects, spec  # noqa: E402
+
+_MODEL = ConjugateGaussian([0.3, -1.2, 0.8])
+_MF1 = MeanFieldGaussian(1)
+_COMMON = dict(log_joint=_MODEL.log_joint, family=_MF1, params=_MF1.init_params(), n=10, rng=0)
+_KINDS = dict(log_joint="callable", family="family", params=("params", 2), n="int", rng="rng")
+
+BAD_INPUT = [
+    spec("reparam_grad", G.reparam_grad, _COMMON, dict(_KINDS, entropy=("values", ["exact", None]))),
+    spec("reparam_grad_samples", G.reparam_grad_samples, _COMMON, _KINDS),
+    spec("score_function_grad", G.score_function_grad, dict(_COMMON, baseline=1.0),
+         dict(_KINDS, baseline=("values", [np.nan, np.inf, "median", [1.0, 2.0], True, object()]))),
+    spec("score_function_grad_samples", G.score_function_grad_samples, _COMMON, _KINDS),
+    spec("gradient_variance", G.gradient_variance, dict(_COMMON, n_repeats=3, estimator="reparam"),
+         dict(_KINDS, n_repeats=("values", [1, 0, 2.5, "3", None, True]), estimator=("values", ["x", None, 3]))),
+]
+
+
+@pytest.mark.parametrize("fn, kwargs", baselines(BAD_INPUT))
+def test_bad_input_table_baselines_work(fn, kwargs):
+    check_accepts(fn, kwargs)
+
+
+@pytest.mark.parametrize("fn, kwargs, name", cases(BAD_INPUT))
+def test_bad_input_table(fn, kwargs, name):
+    check_rejects(fn, kwargs, name)
+
+
+def test_gradient_variance_is_the_spread_of_repeated_estimates():
+    """gradient_variance's mean, variance and standard error are those of independent repetitions
+    (same generator, same draws), so the unbiasedness tests that use them test something."""
+    model = CorrelatedGaussian(1.5, 0.8)
+    fam = FullRankGaussian(2)
+    params = fam.init_params(mean=[0.5, -0.5], scale=0.7)
+    stats_ = G.gradient_variance(model.log_joint, fam, params, 7, np.random.default_rng(4), n_repeats=50)
+    rng = np.random.default_rng(4)
+    draws = np.array([G.reparam_grad(model.log_joint, fam, params, 7, rng) for _ in range(50)])
+    np.testing.assert_allclose(stats_.mean, draws.mean(axis=0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(stats_.variance, draws.var(axis=0, ddof=1), rtol=1e-12)
+    np.testing.assert_allclose(stats_.std_error, draws.std(axis=0, ddof=1) / np.sqrt(50), rtol=1e-12)
+    assert stats_.n_repeats == 50

@@ -167,3 +167,56 @@ def test_relevant_fraction_rejects_bad_input(kwargs, name):
             grid.bins_1d(_std_normal, -1, 1, args["n_bins"], args["mass"])
     with pytest.raises(ValueError, match="log_density"):
         grid.relevant_fraction(lambda z: np.full(len(z), -np.inf), [-1], [1], 4)
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input, table-driven (tests/bad_inputs.py)
+
+from bad_inputs import baselines, cases, check_accepts, check_rejects, spec  # noqa: E402
+
+_LJ = ConjugateGaussian([0.3, -1.2, 0.8]).log_joint
+
+BAD_INPUT = [
+    spec("grid_points", grid.grid_points, dict(lows=[0.0], highs=[1.0], n_bins=4),
+         dict(lows="data", highs="data", n_bins="int")),
+    spec("log_evidence", grid.log_evidence, dict(log_joint=_LJ, lows=[-5.0], highs=[5.0], n_bins=10),
+         dict(log_joint="callable", lows="data", highs="data", n_bins="int")),
+    spec("relevant_fraction", grid.relevant_fraction,
+         dict(log_density=_LJ, lows=[-5.0], highs=[5.0], n_bins=10, mass=0.9),
+         dict(log_density="callable", lows="data", highs="data", n_bins="int", mass="pos")),
+    spec("bins_1d", grid.bins_1d, dict(log_density=_LJ, low=-5.0, high=5.0, n_bins=10, mass=0.9),
+         dict(log_density="callable", low="real", high="real", n_bins="int", mass="pos")),
+    spec("gaussian_relevant_fraction", grid.gaussian_relevant_fraction,
+         dict(dims=[1, 2], half_width=4.0, n_bins=10, mass=0.9, scale=1.0),
+         dict(dims=("values", [[0], [1.5], ["a"], None, [], "abc", [np.nan], [True]]), half_width="pos",
+              n_bins="int", mass="pos", scale="pos")),
+]
+
+
+@pytest.mark.parametrize("fn, kwargs", baselines(BAD_INPUT))
+def test_bad_input_table_baselines_work(fn, kwargs):
+    check_accepts(fn, kwargs)
+
+
+@pytest.mark.parametrize("fn, kwargs, name", cases(BAD_INPUT))
+def test_bad_input_table(fn, kwargs, name):
+    check_rejects(fn, kwargs, name)
+
+
+@pytest.mark.parametrize("bad_output, match", [
+    (lambda z: np.full(len(z), "a"), "log_joint"),             # strings
+    (lambda z: np.full(len(z), 1j), "log_joint"),              # complex
+    (lambda z: None, "log_joint"),                             # nothing
+    (lambda z: np.full(len(z), np.inf), "log_joint"),          # +inf
+    (lambda z: [{}] * len(z), "log_joint"),                    # not numbers at all
+])
+def test_grid_log_evidence_rejects_bad_log_joint_outputs(bad_output, match):
+    with pytest.raises(ValueError, match=match):
+        grid.log_evidence(bad_output, 0.0, 1.0, 4)
+
+
+def test_grid_refuses_too_many_bins_and_too_wide_boxes():
+    with pytest.raises(ValueError, match="n_bins"):
+        grid.log_evidence(_LJ, [0.0] * 3, [1.0] * 3, 10 ** 4)
+    with pytest.raises(ValueError, match="highs - lows"):
+        grid.log_evidence(_LJ, -1e308, 1e308, 4)

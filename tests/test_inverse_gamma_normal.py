@@ -298,3 +298,45 @@ def test_models_are_registered():
     assert vc.models.BetaBernoulli is BetaBernoulli
     assert InverseGammaNormal([1.0]).dim == 2
     assert InverseGammaNormal([1.0]).supports == ["positive", "real"]
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input, table-driven (tests/bad_inputs.py)
+
+from bad_inputs import baselines, cases, check_accepts, check_rejects, spec  # noqa: E402
+
+_X5 = np.array([0.3, -1.2, 0.8, 2.0, 0.1])
+_IGN = InverseGammaNormal(_X5)
+_BB = BetaBernoulli([1, 0, 1])
+_BAD_REAL_ARRAY = ("values", [np.nan, np.inf, "abc", "0.5", None, 1j, np.array([]), object(), [1.0, np.nan]])
+
+BAD_INPUT = [
+    spec("InverseGammaNormal", InverseGammaNormal, dict(x=_X5, a=2.0, b=3.0), dict(x="data", a="pos", b="pos")),
+    spec("InverseGammaNormal.log_joint", lambda theta: _IGN.log_joint(theta), dict(theta=np.ones((3, 2))),
+         dict(theta=("samples", 2))),
+    spec("InverseGammaNormal.posterior_logpdf", lambda s, m: _IGN.posterior_logpdf(s, m), dict(s=1.0, m=0.0),
+         dict(s=_BAD_REAL_ARRAY, m=_BAD_REAL_ARRAY)),
+    spec("BetaBernoulli", BetaBernoulli, dict(x=[1, 0, 1], a=1.0, b=1.0),
+         dict(a="pos", b="pos", x=("values", [[], [np.nan], ["a"], [[1.0, 0.0]], None, "abc", [0.5], [2], object()]))),
+    spec("BetaBernoulli.log_joint", lambda theta: _BB.log_joint(theta), dict(theta=np.full((3, 1), 0.5)),
+         dict(theta=("samples", 1))),
+    spec("BetaBernoulli.posterior_logpdf", lambda theta: _BB.posterior_logpdf(theta), dict(theta=0.5),
+         dict(theta=_BAD_REAL_ARRAY)),
+]
+
+
+@pytest.mark.parametrize("fn, kwargs", baselines(BAD_INPUT))
+def test_bad_input_table_baselines_work(fn, kwargs):
+    check_accepts(fn, kwargs)
+
+
+@pytest.mark.parametrize("fn, kwargs, name", cases(BAD_INPUT))
+def test_bad_input_table(fn, kwargs, name):
+    check_rejects(fn, kwargs, name)
+
+
+def test_inverse_gamma_normal_rejects_data_too_large_for_double_precision():
+    with pytest.raises(ValueError, match="too extreme"):
+        InverseGammaNormal([1e200, 1.0])
+    with pytest.raises(ValueError, match="broadcastable"):
+        _IGN.posterior_logpdf([1.0, 2.0], [0.0, 1.0, 2.0])

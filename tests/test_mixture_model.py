@@ -217,3 +217,41 @@ def test_erratum_joint_has_one_prior_factor_not_n():
     assert total_mass(1) == pytest.approx(1.0, abs=1e-6)
     assert abs(total_mass(2) - 1.0) > 0.1
     assert log_p(0.3, 0.0, 0.0, 1) == pytest.approx(float(model.log_joint([0.3], [0, 0])[0]), rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input, table-driven (tests/bad_inputs.py)
+
+from bad_inputs import baselines, cases, check_accepts, check_rejects, spec  # noqa: E402
+
+_GM = GaussianMixture(X5, 2, 2.0)
+
+BAD_INPUT = [
+    spec("GaussianMixture", GaussianMixture, dict(x=X5, n_components=2, prior_var=2.0),
+         dict(x="data", n_components="int", prior_var="pos")),
+    spec("log_prior", lambda mu: _GM.log_prior(mu), dict(mu=np.zeros((3, 2))), dict(mu=("samples", 2))),
+    spec("log_marginal_means", lambda mu: _GM.log_marginal_means(mu), dict(mu=np.zeros((3, 2))),
+         dict(mu=("samples", 2))),
+    spec("log_joint", lambda mu, c: _GM.log_joint(mu, c), dict(mu=np.zeros((3, 2)), c=np.zeros((3, 5), int)),
+         dict(mu=("samples", 2), c=("values", [np.full((3, 5), 2), np.full((3, 5), -1), np.full((3, 5), 0.5),
+                                              np.full((3, 5), "a"), np.zeros((3, 4), int), None,
+                                              np.full((3, 5), np.nan), np.zeros((3, 5), bool), "abc",
+                                              np.zeros((2, 5), int)]))),
+    spec("exact_log_evidence", lambda max_assignments: _GM.exact_log_evidence(max_assignments),
+         dict(max_assignments=100), dict(max_assignments=("values", [0, -1, 2.5, "3", None, True, 8]))),
+    spec("exact_posterior_marginal", lambda grid, max_assignments: _GM.exact_posterior_marginal(grid, max_assignments),
+         dict(grid=np.linspace(-1, 1, 3), max_assignments=100), dict(grid="data", max_assignments="int")),
+    spec("exact_posterior_means_density",
+         lambda mu, max_assignments: _GM.exact_posterior_means_density(mu, max_assignments),
+         dict(mu=np.zeros((3, 2)), max_assignments=100), dict(mu=("samples", 2), max_assignments="int")),
+]
+
+
+@pytest.mark.parametrize("fn, kwargs", baselines(BAD_INPUT))
+def test_bad_input_table_baselines_work(fn, kwargs):
+    check_accepts(fn, kwargs)
+
+
+@pytest.mark.parametrize("fn, kwargs, name", cases(BAD_INPUT))
+def test_bad_input_table(fn, kwargs, name):
+    check_rejects(fn, kwargs, name)

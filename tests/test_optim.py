@@ -147,3 +147,52 @@ def test_optimiser_bad_input():
     bad_schedule = SGD(lambda n: -0.1)
     with pytest.raises(ValueError, match="schedule"):
         bad_schedule.update(np.zeros(2), bad_schedule.init(np.zeros(2)))
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input, table-driven (tests/bad_inputs.py)
+
+from bad_inputs import baselines, cases, check_accepts, check_rejects, spec  # noqa: E402
+
+_SCHEDULE = robbins_monro(0.1, 0.01)
+_ADAM, _SGD = Adam(0.1), SGD(0.1)
+_BAD_STATE = ("values", [None, "abc", (0, 1), SGDState(step=0), AdamState(step=-1, m=np.zeros(2), v=np.zeros(2)),
+                         object()])
+
+BAD_INPUT = [
+    spec("robbins_monro", robbins_monro, dict(alpha=0.1, delta=0.01), dict(alpha="pos", delta="nonneg")),
+    spec("schedule(n)", lambda n: _SCHEDULE(n), dict(n=3),       # n may also be an array of counts
+         dict(n=("values", [-1, 2.5, np.nan, np.inf, "3", None, True, np.array([1, -2]), np.array([]), object()]))),
+    spec("SGD", SGD, dict(step_size=0.1, maximize=False), dict(step_size="pos", maximize="bool")),
+    spec("Adam", Adam, dict(step_size=0.1, b1=0.9, b2=0.999, eps=1e-8, maximize=True),
+         dict(step_size="pos", eps="pos", maximize="bool", b1=("values", [1.0, -0.1, np.nan, "a", None, True]),
+              b2=("values", [1.0, -0.1, np.nan, "a", None]))),
+    spec("Adam.init", _ADAM.init, dict(params=np.zeros(2)),    # parameters of any shape
+         dict(params=("values", [np.full(2, np.nan), None, "abc", np.zeros(0), np.zeros(2, complex), object()]))),
+    spec("Adam.update", _ADAM.update, dict(grad=np.zeros(2), state=_ADAM.init(np.zeros(2))),
+         dict(grad=("params", 2), state=_BAD_STATE)),
+    spec("SGD.init", _SGD.init, dict(params=np.zeros(2)), dict(params=("values", [np.full(2, np.nan), None, "abc",
+                                                                                  np.zeros(0), object()]))),
+    spec("SGD.update", _SGD.update, dict(grad=np.zeros(2), state=_SGD.init(np.zeros(2))),
+         dict(grad=("values", [np.full(2, np.nan), None, "abc", np.zeros(0), np.zeros(2, complex)]),
+              state=("values", [None, "abc", AdamState(step=0, m=np.zeros(2), v=np.zeros(2)), SGDState(step=1.5)]))),
+    spec("apply", apply, dict(params=np.zeros(2), delta=np.zeros(2)),
+         dict(params=("params", 2), delta=("params", 2))),
+]
+
+
+@pytest.mark.parametrize("fn, kwargs", baselines(BAD_INPUT))
+def test_bad_input_table_baselines_work(fn, kwargs):
+    check_accepts(fn, kwargs)
+
+
+@pytest.mark.parametrize("fn, kwargs, name", cases(BAD_INPUT))
+def test_bad_input_table(fn, kwargs, name):
+    check_rejects(fn, kwargs, name)
+
+
+@pytest.mark.parametrize("bad_schedule", [lambda n: "0.1", lambda n: None, lambda n: np.nan, lambda n: [0.1, 0.2]])
+def test_a_schedule_returning_garbage_is_rejected(bad_schedule):
+    opt = Adam(bad_schedule)
+    with pytest.raises(ValueError, match="schedule"):
+        opt.update(np.ones(2), opt.init(np.zeros(2)))

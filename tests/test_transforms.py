@@ -375,3 +375,67 @@ class TestAdviPageErrata:
         assert product_var == pytest.approx(1.0 / (2.0 * x.size), rel=1e-6)
         assert cov[0, 0] == pytest.approx(1.0 / (1.0 + x.size))
         assert product_var < 0.7 * cov[0, 0]
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input, table-driven (tests/bad_inputs.py)
+
+from bad_inputs import baselines, cases, check_accepts, check_rejects, spec  # noqa: E402
+
+_JOINT = tr.from_supports(["positive", "real", ("interval", 0.0, 1.0)])
+_BAD_ELEMENTS = ("values", [np.array([np.nan]), np.array([np.inf]), "abc", None, np.array(["a"]), np.array([1j]),
+                            np.array([]), object()])
+_BAD_MASK_INPUT = ("values", ["abc", None, np.array(["a"]), np.array([1j]), object()])
+
+
+def _elementwise_specs(support):
+    t = tr.get_transform(support)
+    nm = type(t).__name__
+    out = [spec(f"{nm}.{m}", getattr(t, m), dict(eta=np.array([0.5])), dict(eta=_BAD_ELEMENTS))
+           for m in ("inverse", "inverse_log_abs_det_jacobian", "inverse_derivative",
+                     "inverse_log_abs_det_jacobian_derivative")]
+    out.append(spec(f"{nm}.forward", t.forward, dict(theta=np.array([0.5])), dict(theta=_BAD_ELEMENTS)))
+    out.append(spec(f"{nm}.contains", t.contains, dict(theta=np.array([0.5])), dict(theta=_BAD_MASK_INPUT)))
+    return out
+
+
+BAD_INPUT = [
+    *_elementwise_specs("real"), *_elementwise_specs("positive"), *_elementwise_specs(("interval", 0.0, 1.0)),
+    spec("get_transform", tr.get_transform, dict(support="real"),
+         dict(support=("values", ["Real", None, 3, ("interval", 1, 0), ("interval", "a", 1), ("interval", np.nan, 1),
+                                  ["interval", 0, 1, 2], ("interval", 0, 1j), ("interval", 0, True)]))),
+    spec("from_supports", tr.from_supports, dict(supports=["real", "positive"]),
+         dict(supports=("values", [[], None, 3, ["Real"], [None], {"a": 1}, "realx", [("interval", 0, True)]]))),
+    spec("IntervalTransform", tr.IntervalTransform, dict(a=0.0, b=1.0), dict(a="real", b="real")),
+    *[spec(f"JointTransform.{m}", getattr(_JOINT, m), dict(eta=np.zeros((2, 3))), dict(eta=("samples", 3)))
+      for m in ("inverse", "inverse_log_abs_det_jacobian", "inverse_and_derivatives")],
+    spec("JointTransform.forward", _JOINT.forward, dict(theta=np.full((2, 3), 0.5)), dict(theta=("samples", 3))),
+    spec("JointTransform.contains", _JOINT.contains, dict(theta=np.full((2, 3), 0.5)),
+         dict(theta=("values", [np.zeros((2, 4)), np.zeros(4), np.zeros((2, 3, 1)), "abc", None, np.zeros((2, 3), complex)]))),
+    spec("transformed_log_density", tr.transformed_log_density,
+         dict(log_density=lambda th: -th[:, 0], transform=["positive"]),
+         dict(log_density="callable", transform=("values", [None, 3, "bad", object(), []]))),
+    spec("entropy_change_of_variables", tr.entropy_change_of_variables,
+         dict(entropy_eta=1.0, eta=np.zeros((3, 1)), transform=["positive"]),
+         dict(entropy_eta="real", eta=("samples", 1), transform=("values", [None, 3, "bad", object(), []]))),
+]
+
+
+@pytest.mark.parametrize("fn, kwargs", baselines(BAD_INPUT))
+def test_bad_input_table_baselines_work(fn, kwargs):
+    check_accepts(fn, kwargs)
+
+
+@pytest.mark.parametrize("fn, kwargs, name", cases(BAD_INPUT))
+def test_bad_input_table(fn, kwargs, name):
+    check_rejects(fn, kwargs, name)
+
+
+def test_elementwise_maps_still_differentiate_and_accept_nan_in_contains():
+    # the input checks pass autograd boxes through, and contains() reads NaN as "outside"
+    for support in SUPPORTS:
+        t = tr.get_transform(support)
+        eta = np.array([-1.0, 0.3, 2.0])
+        np.testing.assert_allclose(elementwise_grad(t.inverse)(eta), t.inverse_derivative(eta), rtol=1e-12)
+        assert not t.contains(np.array([np.nan]))[0]
+    assert not _JOINT.contains(np.array([[np.nan, 0.0, 0.5]]))[0]

@@ -37,9 +37,15 @@ Three engineering choices make the defaults work across scales without tuning, a
 * **Stopping and averaging**: the ELBO estimates are averaged over windows of ``window`` steps
   (the smoothed ELBO); the run stops once the gain of a window over the previous one has been, for
   ``patience`` windows in a row, smaller than ``tol`` or not statistically significant (below two
-  standard errors of the difference). The returned parameters are the average of the iterates over
-  those final windows (Polyak-Ruppert averaging), which removes most of the jitter that the
-  stochastic gradient leaves.
+  standard errors of the difference) and the window-mean parameters have moved by less than
+  ``param_tol`` standard deviations, **and** the averaged ELBO gradient says that the optimum is
+  within ``param_tol`` standard deviations of q (or not significantly away): a scale-free
+  Newton-step estimate of the remaining distance (:meth:`_Coordinates.distance`). The movement and
+  the gain alone are not enough, because the decaying step size makes them small far from the
+  optimum too (from ``init="zero"`` on an ill-conditioned target the old rule stopped several
+  standard deviations away). The returned parameters are the average of the iterates over those
+  final windows (Polyak-Ruppert averaging), which removes most of the jitter that the stochastic
+  gradient leaves.
 """
 from __future__ import annotations
 
@@ -47,6 +53,7 @@ from dataclasses import dataclass, field
 
 import autograd
 import numpy as np
+from scipy.special import ndtri
 
 from . import _checks
 from . import transforms as _transforms
@@ -58,13 +65,19 @@ __all__ = ["advi", "ADVIResult", "NonFiniteELBOError", "FAMILIES"]
 FAMILIES = {"meanfield": MeanFieldGaussian, "fullrank": FullRankGaussian}
 _INITS = ("laplace", "zero")
 _GRADIENTS = ("stl", "closed_form")
+STEIN_MAX_DIM = 100        # mean-field: estimate the target's precision for the stopping rule up to this dim
 SIGNIFICANCE_Z = 2.0       # a window's ELBO gain counts only if it exceeds this many standard errors
 _SCALE_CLIP = (1e-8, 1e8)  # bounds on the whitening scales taken from the Laplace curvature
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 
-class NonFiniteELBOError(FloatingPointError):
-    """Raised when the ELBO estimate or its gradient becomes NaN or infinite during ADVI."""
+class NonFiniteELBOError(FloatingPointError, ValueError):
+    r"""Raised when the ELBO estimate or its gradient becomes NaN or infinite during ADVI.
+
+    Chapter: ADVI (the objective of equation ``eq-advi-elbo`` must stay finite; divergence usually
+    means a too large ``step_size`` or a ``log_joint`` that overflows). It is a ``ValueError`` too:
+    at the first step it means that ``model.log_joint`` is not finite where q puts its draws.
+    """
 
 
 @dataclass(frozen=True)
@@ -115,7 +128,17 @@ class ADVIResult:
     def sample_unconstrained(self, n, rng):
         r"""``n`` draws :math:`\eta \sim q(\eta)` in the unconstrained space, shape (n, dim).
 
-        Chapter: ADVI.
+        Chapter: ADVI, equation ``eq-advi-reparam``: :math:`\eta = \mu + L\epsilon`.
+
+        Parameters
+        ----------
+        n : int
+            Number of draws, >= 1.
+        rng : numpy.random.Generator or int
+
+        Returns
+        -------
+        ndarray, shape (n, dim)
         """
         return self.family.sample(self.params, n, rng)
 
@@ -378,6 +401,66 @@ class _Coordinates:
         extra = np.sum(self.log_scale) if self.meanfield else self.log_det_chol
         return float(np.sum(a[self.log_diag]) + extra)
 
+    def distance(self, a, grads, eta_grads=None, precision=None):
+        r"""Scale-free distance to the optimum from a window of ELBO gradients (stopping rule of :func:`advi`).
+
+        Chapter: ADVI. At the optimum the expected ELBO gradient vanishes; what matters is how far
+        the optimum still is, in units of :math:`q`'s standard deviations. For a Gaussian target
+        with precision :math:`P` the mean gradient is :math:`\bar g_\eta = E_q[\nabla\log\tilde p]
+        = P(\mu^* - \mu)`, so the remaining distance is the Newton step :math:`P^{-1}\bar g_\eta`.
+
+        * full-rank: at the optimum :math:`LL^\top = P^{-1}`, so the step in :math:`q`-whitened
+          coordinates is :math:`L^\top\bar g_\eta = L_a^\top g_{a_\mu}`; the gradients in every
+          entry of :math:`L_a` (dimensionless) are tested too;
+        * mean-field: :math:`\sigma_j^2 = 1/P_{jj}` at the optimum, which says nothing about the
+          off-diagonal precision. ``precision`` is then an estimate of :math:`P` from the same draws
+          (Stein's identity :math:`E_q[\nabla\log\tilde p(\eta)\,\epsilon^\top]\,
+          \mathrm{diag}(\sigma)^{-1} = E_q[\nabla^2\log\tilde p]`), and the step is
+          :math:`P^{-1}\bar g_\eta / \sigma`; without it (large ``dim``, or :math:`P` not positive
+          definite) :math:`\sigma \odot \bar g_\eta`. The gradients in :math:`\log\sigma_j`
+          (:math:`1 - \sigma_j^2 P_{jj}` for a Gaussian target) are tested too.
+
+        :func:`advi` averages these over its last ``patience`` windows (the iterates it returns) and
+        requires every entry to be below ``param_tol`` or within a few standard errors of zero (not
+        significantly non-zero). Unlike the movement of the iterates, which the decaying step size
+        makes small whether or not the optimum is near, this measures the remaining distance, so a
+        run is not declared converged many standard deviations away from the optimum.
+
+        Parameters
+        ----------
+        a : ndarray, shape (n_params,)
+            Coordinates at which the window is summarised (the window mean).
+        grads : ndarray, shape (window, n_params)
+            ELBO gradients in the coordinates ``a``, one row per step of the window.
+        eta_grads : ndarray, shape (window, dim), optional
+            Mean-field: per-step means of :math:`\nabla_\eta\log\tilde p` over the draws.
+        precision : ndarray, shape (dim, dim), optional
+            Mean-field: the Stein estimate of :math:`P` over the window.
+
+        Returns
+        -------
+        mean, var : ndarray, shape (2 dim,) (mean-field) or (n_params,) (full-rank)
+            Window mean of the tested quantities and the squared standard error of that mean.
+        """
+        d = self.dim
+        if self.meanfield:
+            sigma = np.exp(self.log_scale + a[d:])
+            steps = None
+            if precision is not None and eta_grads is not None:
+                sym = 0.5 * (precision + precision.T)
+                try:
+                    chol = np.linalg.cholesky(sym)
+                    steps = np.linalg.solve(chol.T, np.linalg.solve(chol, eta_grads.T)).T / sigma
+                except np.linalg.LinAlgError:
+                    steps = None
+            if steps is None:
+                steps = grads[:, :d] * np.exp(a[d:])          # sigma * g_eta (W = diag(s))
+            blocks = np.concatenate([steps, grads[:, d:]], axis=1)
+        else:
+            whitened = grads[:, :d] @ self.family._chol_numpy(np.asarray(a, dtype=float))
+            blocks = np.concatenate([whitened, grads[:, d:]], axis=1)
+        return blocks.mean(axis=0), blocks.var(axis=0, ddof=1) / blocks.shape[0]
+
     def mean_sd(self, a):
         """Mean and marginal standard deviations of :math:`q(\\eta)` for coordinates ``a``."""
         d = self.dim
@@ -437,10 +520,18 @@ def advi(model, family="meanfield", n_steps=10_000, n_samples=50, seed=0, step_s
     (the smoothed ELBO :math:`\bar\ell_k`, with standard error from the spread of the estimates in
     the window). A window is *flat* when its gain :math:`\bar\ell_k - \bar\ell_{k-1}` is smaller
     than ``tol`` or smaller than :math:`2\,\mathrm{se}(\bar\ell_k - \bar\ell_{k-1})` (no
-    significant improvement). Once at least ``min_steps`` steps are done, the run stops after
-    ``patience`` flat windows in a row, or after ``n_steps`` steps. The returned parameters are the
-    average of the iterates over the last ``patience`` windows (Polyak-Ruppert averaging), or over
-    the last window if the run did not converge.
+    significant improvement) and the window-mean parameters moved by less than ``param_tol``
+    (means in units of q's standard deviations, log standard deviations in nats). Once at least
+    ``min_steps`` steps are done and ``patience`` flat windows came in a row, the run stops if, in
+    addition, the ELBO gradient averaged over those windows puts the optimum within ``param_tol``
+    standard deviations of q in every coordinate (or not significantly away from it): the
+    Newton-step distance :math:`P^{-1}\bar g` in q's units, with :math:`P` the target's precision
+    (from :math:`LL^\top` for the full-rank family; estimated from the same draws with Stein's
+    identity for the mean-field family up to ``dim = 100``), together with the gradients in the log
+    scales. Otherwise it runs on, up to ``n_steps`` steps, and reports ``converged=False``; so
+    ``converged=True`` is not claimed far from the optimum however slowly the iterates move. The
+    returned parameters are the average of the iterates over the last ``patience`` windows
+    (Polyak-Ruppert averaging), or over the last window if the run did not converge.
 
     Parameters
     ----------
@@ -487,6 +578,10 @@ def advi(model, family="meanfield", n_steps=10_000, n_samples=50, seed=0, step_s
         Print a line ``step, smoothed ELBO, step size`` every ``print_every`` steps (default: every
         ``4 * window`` steps, 100 with the default window) and a final summary line.
     print_every : int, optional
+        Steps between progress lines, >= 1.
+    param_tol : float
+        Tolerance of the stopping rule on the parameters, > 0: largest movement between windows and
+        largest remaining distance to the optimum, in units of q's standard deviations.
 
     Returns
     -------
@@ -498,10 +593,13 @@ def advi(model, family="meanfield", n_steps=10_000, n_samples=50, seed=0, step_s
     ------
     ValueError
         For bad arguments (unknown family, non-positive counts, a model without ``dim`` or
-        ``log_joint``, supports that do not match ``dim``).
+        ``log_joint``, supports that do not match ``dim``, a ``log_joint`` that returns the wrong
+        shape or non-real values, or that autograd cannot differentiate).
     NonFiniteELBOError
-        If the ELBO estimate or its gradient becomes NaN or infinite (the optimisation diverged;
-        retry with a smaller ``step_size``).
+        A subclass of ``ValueError`` (and of ``FloatingPointError``): at the first step, the model's
+        log joint is not finite where q draws (check ``model.supports``); later, the ELBO estimate or
+        its gradient became NaN or infinite (the optimisation diverged; retry with a smaller
+        ``step_size``).
 
     Examples
     --------
@@ -516,13 +614,15 @@ def advi(model, family="meanfield", n_steps=10_000, n_samples=50, seed=0, step_s
     family = _check_family(family, dim)
     n_steps = _checks.positive_int("n_steps", n_steps)
     n_samples = _checks.positive_int("n_samples", n_samples)
-    rng = _checks.generator(seed)
+    rng = _checks.generator(seed, name="seed")
     step_size = _checks.positive_scalar("step_size", step_size)
     decay = _checks.positive_scalar("decay", decay, allow_zero=True)
     window = _checks.positive_int("window", window, minimum=2)
     patience = _checks.positive_int("patience", patience)
     min_steps = _checks.positive_int("min_steps", min_steps, minimum=0)
     tol = _checks.positive_scalar("tol", tol, allow_zero=True)
+    param_tol = _checks.positive_scalar("param_tol", param_tol)
+    progress = _checks.flag("progress", progress)
     if gradient not in _GRADIENTS:
         raise ValueError(f"gradient must be one of {_GRADIENTS}, got {gradient!r}")
     if isinstance(init, str) and init not in _INITS:
@@ -530,12 +630,25 @@ def advi(model, family="meanfield", n_steps=10_000, n_samples=50, seed=0, step_s
     print_every = 4 * window if print_every is None else _checks.positive_int("print_every", print_every)
     log_joint = model.log_joint
 
-    # ---- check the model's output once, with a clear message
-    probe = log_joint(transform.inverse(np.zeros((2, dim))))
+    # ---- check the model's output and its gradient once, with a clear message
+    start = transform.inverse(np.zeros((2, dim)))
+    try:
+        probe = log_joint(start)
+    except (TypeError, ValueError, IndexError, AttributeError, KeyError) as exc:
+        raise ValueError(f"model.log_joint failed on a batch of shape (2, {dim}): "
+                         f"{type(exc).__name__}: {exc}") from exc
     if np.shape(probe) != (2,):
         raise ValueError(f"model.log_joint must map (n, {dim}) to (n,); for n=2 it returned shape "
                          f"{np.shape(probe)}")
+    _checks.output_array("model.log_joint", probe)
     target = unconstrained_value_and_grad(log_joint, transform)
+    try:
+        with np.errstate(all="ignore"):
+            target(np.zeros((2, dim)))
+    except (TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise ValueError("model.log_joint could not be differentiated by autograd (write it with "
+                         "autograd.numpy, without np.asarray or in-place assignment): "
+                         f"{type(exc).__name__}: {exc}") from exc
 
     # ---- starting point and preconditioned coordinates; the optimiser starts at a = init_params()
     if isinstance(init, str):
@@ -545,7 +658,11 @@ def advi(model, family="meanfield", n_steps=10_000, n_samples=50, seed=0, step_s
         else:
             mode, scale, chol = np.zeros(dim), np.ones(dim), np.eye(dim)
     else:
-        start = family._check_params(init, allow_batch=False).copy()
+        try:
+            start = family._check_params(init, allow_batch=False).copy()
+        except ValueError as exc:
+            raise ValueError(f"init must be 'laplace', 'zero' or flat parameters of the family: {exc}") \
+                from None
         mode, chol = family._mu_chol(start)
         mode, chol = np.asarray(mode, dtype=float), np.asarray(chol, dtype=float)
         scale = np.diag(chol).copy()
@@ -565,8 +682,16 @@ def advi(model, family="meanfield", n_steps=10_000, n_samples=50, seed=0, step_s
     m, v = np.zeros(family.n_params), np.zeros(family.n_params)
 
     trace = np.empty(n_steps)
-    history = np.empty((n_steps, family.n_params))
-    smoothed, spread, moments = [], [], []
+    n_par = family.n_params
+    ring = np.empty((window, n_par))            # the iterates of the current window
+    grads = np.empty((window, n_par))           # and their gradients (for the stationarity test)
+    window_means = []                           # mean iterate of every completed window
+    smoothed, spread, moments, distances = [], [], [], []
+    z_grad = float(ndtri(1.0 - 0.025 / n_par))   # family-wise ~5% over the tested coordinates
+    stein = coords.meanfield and dim <= STEIN_MAX_DIM
+    if stein:
+        eta_grads = np.empty((window, dim))     # per-step mean of grad_eta log p~ (mean-field)
+        stein_sum = np.zeros((dim, dim))        # sum over the window of E[grad_eta eps^T] / sigma
     stale, converged = 0, False
     t = 0
     for t in range(n_steps):
@@ -582,6 +707,12 @@ def advi(model, family="meanfield", n_steps=10_000, n_samples=50, seed=0, step_s
                 # sticking the landing: path derivative of log p~ - log q, score term dropped
                 elbo_value = (value - log_q).mean()
                 grad = coords.grad(a, eps, aux, grad_eta, stl=True)
+        if (not np.isfinite(elbo_value) or not np.all(np.isfinite(grad))) and t == 0:
+            raise NonFiniteELBOError(
+                f"advi: model.log_joint (plus the log-Jacobian of the transforms) is not finite at the "
+                f"starting draws of q (ELBO estimate {elbo_value}, gradient finite: "
+                f"{bool(np.all(np.isfinite(grad)))}): check that it is finite on the whole support "
+                f"declared by model.supports ({transform.supports!r}) and does not overflow.")
         if not np.isfinite(elbo_value) or not np.all(np.isfinite(grad)):
             raise NonFiniteELBOError(
                 f"advi: the ELBO estimate became non-finite at step {t} (ELBO estimate {elbo_value}, "
@@ -589,7 +720,14 @@ def advi(model, family="meanfield", n_steps=10_000, n_samples=50, seed=0, step_s
                 f"retry with a smaller step_size (currently {step_size}) or a larger decay, and check "
                 "that model.log_joint does not overflow.")
         trace[t] = elbo_value
-        history[t] = a
+        slot = t % window
+        ring[slot] = a
+        grads[slot] = grad
+        if stein:
+            if slot == 0:
+                stein_sum[:] = 0.0
+            eta_grads[slot] = grad_eta.mean(axis=0)
+            stein_sum += (grad_eta.T @ eps) / (n_samples * aux)   # aux = sigma (mean-field)
         delta, m, v = _adam_ascent_step(grad, m, v, t, schedule(t), b1, b2, adam_eps)
         a = a + delta
 
@@ -597,7 +735,11 @@ def advi(model, family="meanfield", n_steps=10_000, n_samples=50, seed=0, step_s
             recent = trace[t + 1 - window:t + 1]
             smoothed.append(float(recent.mean()))
             spread.append(float(recent.var(ddof=1)))
-            moments.append(coords.mean_sd(history[t + 1 - window:t + 1].mean(axis=0)))
+            centre = ring.mean(axis=0)
+            window_means.append(centre)
+            moments.append(coords.mean_sd(centre))
+            distances.append(coords.distance(centre, grads, eta_grads if stein else None,
+                                             -stein_sum / window if stein else None))
             if len(smoothed) >= 2:
                 gain = smoothed[-1] - smoothed[-2]
                 se = np.sqrt((spread[-1] + spread[-2]) / window)
@@ -606,7 +748,11 @@ def advi(model, family="meanfield", n_steps=10_000, n_samples=50, seed=0, step_s
                 flat = gain < max(tol, SIGNIFICANCE_Z * se) and moved < param_tol
                 stale = stale + 1 if flat else 0
             if t + 1 >= min_steps and stale >= patience:
-                converged = True
+                # the averaged iterates that would be returned must also be near the optimum
+                last = distances[-patience:]
+                dist = np.mean([d_ for d_, _ in last], axis=0)
+                dist_se = np.sqrt(np.sum([v_ for _, v_ in last], axis=0)) / patience
+                converged = bool(np.all(np.abs(dist) <= np.maximum(param_tol, z_grad * dist_se)))
         if progress and ((t + 1) % print_every == 0):
             recent = trace[max(0, t + 1 - window):t + 1]
             print(f"advi step {t + 1:6d}  smoothed ELBO {np.mean(recent): .6g}  "
@@ -615,8 +761,12 @@ def advi(model, family="meanfield", n_steps=10_000, n_samples=50, seed=0, step_s
             break
 
     steps = t + 1
-    tail = patience * window if converged else min(window, steps)
-    final = coords.params(history[steps - tail:steps].mean(axis=0))
+    if converged:   # Polyak-Ruppert: average of the iterates of the last `patience` (full) windows
+        final_a = np.mean(window_means[-patience:], axis=0)
+    else:           # average of the last min(window, steps) iterates
+        tail = min(window, steps)
+        final_a = ring[(np.arange(steps - tail, steps)) % window].mean(axis=0)
+    final = coords.params(final_a)
     if progress:
         status = "converged" if converged else "reached n_steps without converging"
         print(f"advi {status} after {steps} steps; final smoothed ELBO "

@@ -124,6 +124,10 @@ def _q_means(means, variances, k=None):
         raise ValueError(f"variances must have the same shape as means {m.shape}, got {s2.shape}")
     if np.any(s2 <= 0):
         raise ValueError("variances must be > 0 (they are the variances s_k^2 of q(mu_k))")
+    with np.errstate(over="ignore"):
+        if not np.all(np.isfinite(m * m + s2)) or not np.all(np.isfinite(1.0 / s2)):
+            raise ValueError("means and variances are too extreme for double precision: m_k**2 + s_k**2 "
+                             "or 1 / s_k**2 overflows")
     return np.array(m, dtype=np.float64), np.array(s2, dtype=np.float64)
 
 
@@ -148,17 +152,21 @@ class _Sweeper:
 
     For given :math:`E_q[\\mu_k]` and :math:`E_q[\\mu_k^2]` it computes, without storing
     :math:`\\varphi`, the quantities :math:`N_k`, :math:`S_k` and :math:`\\sum_i L_i` of the module
-    docstring (and optionally writes :math:`\\varphi`, transposed, into a ``(K, n)`` array).
+    docstring (and optionally writes :math:`\\varphi`, transposed, into a ``(K, n)`` array). It works
+    on the centred data ``x - centre`` (see :class:`_Problem`), centring one chunk at a time so that
+    no second copy of the data is made.
     """
 
-    def __init__(self, x, k):
+    def __init__(self, x, k, centre=0.0):
         self.x = x
+        self.centre = float(centre)
         self.k = k
         self.n = x.size
         chunk = min(16384, max(2048, (1 << 16) // k))
         self.chunk = min(chunk, self.n)
-        self.x_range = (float(x.min()), float(x.max()))
+        self.x_range = (float(x.min()) - self.centre, float(x.max()) - self.centre)
         b = self.chunk
+        self._xc = np.empty(b)
         self._a = np.empty((k, b))
         self._shift = np.empty(b)
         self._norm = np.empty(b)
@@ -177,9 +185,12 @@ class _Sweeper:
         clip = self._needs_clip(m, 0.5 * e2)
         acc = np.zeros((k, 2))
         sum_l = 0.0
+        centred = self.centre != 0.0
         for start in range(0, self.n, self.chunk):
             xb = x[start:start + self.chunk]
             b = xb.size
+            if centred:
+                xb = np.subtract(xb, self.centre, out=self._xc[:b])
             a = self._a[:, :b]
             shift = self._shift[:b]
             norm = self._norm[:b]
@@ -251,15 +262,30 @@ def _sum_log(v, k):
 
 
 class _Problem:
-    """Data, prior and the constants of the ELBO, shared by every sweep of a fit."""
+    r"""Data, prior and the constants of the ELBO, shared by every sweep of a fit.
+
+    The data are centred, :math:`\tilde x_i = x_i - c` with :math:`c` their mean, and the sweeps
+    work with centred means :math:`\tilde m_k = m_k - c`. The likelihood terms depend on
+    :math:`x_i - m_k = \tilde x_i - \tilde m_k` only, so this changes no formula, but it keeps
+    the responsibilities and the ELBO exact for data far from 0 (otherwise :math:`m_k x_i` and
+    :math:`\sum_i x_i^2` would cancel catastrophically, e.g. for data near :math:`10^8`).
+    """
 
     def __init__(self, x, k, prior_var):
-        self.x, self.k, self.prior_var = x, k, prior_var
+        self.k, self.prior_var = k, prior_var
         self.n = x.size
-        self.sweeper = _Sweeper(x, k)
-        # terms of the ELBO that depend on the data only
-        self.const = (-self.n * math.log(k) - 0.5 * self.n * LOG_2PI - 0.5 * float(np.dot(x, x))
-                      + 0.5 * k)
+        self.centre = float(np.mean(x))
+        self.sweeper = _Sweeper(x, k, self.centre)
+        # terms of the ELBO that depend on the data only; sum_i (x_i - c)^2 chunk by chunk (no copy)
+        step = 1 << 16
+        centred_ss = sum(float(np.dot(x[i:i + step] - self.centre, x[i:i + step] - self.centre))
+                         for i in range(0, self.n, step))
+        self.const = (-self.n * math.log(k) - 0.5 * self.n * LOG_2PI - 0.5 * centred_ss + 0.5 * k)
+
+    def stats(self, m, s2, phi_out=None):
+        """Sufficient statistics of the responsibilities computed from ``q(mu) = N(m, s2)``."""
+        mc = m - self.centre
+        return self.sweeper.stats(mc, mc * mc + s2, phi_out)
 
     def sweep(self, m, s2, phi_out=None):
         """One CAVI sweep from ``q(mu) = N(m, s2)``: returns ``(m_new, s2_new, elbo)``.
@@ -267,19 +293,25 @@ class _Problem:
         ``elbo`` is the ELBO of the new ``q(mu)`` together with the responsibilities computed from
         the old one (those written into ``phi_out``), from sufficient statistics only.
         """
-        e2 = m * m + s2
-        n_k, s_k, sum_l = self.sweeper.stats(m, e2, phi_out)
+        c = self.centre
+        mc = m - c                                   # centred means
+        e2 = mc * mc + s2
+        n_k, s_k, sum_l = self.sweeper.stats(mc, e2, phi_out)   # s_k = sum_i phi_ik (x_i - c)
         s2_new = 1.0 / (1.0 / self.prior_var + n_k)
-        m_new = s2_new * s_k
-        e2_new = m_new * m_new + s2_new
+        # m_new = s2_new * sum_i phi_ik x_i = s2_new (s_k + c n_k), so m_new - c = s2_new (s_k - c / prior_var)
+        mc_new = s2_new * (s_k - c / self.prior_var)
+        m_new = mc_new + c
+        e2_new = mc_new * mc_new + s2_new
         # E[log p(x|c,mu)] - E[log q(c)], up to const: the phi-weighted terms with the new q(mu)
-        # minus those with the old one (log phi = a(old) - L) plus sum_i L_i
-        lik_ent = float(np.sum(s_k * (m_new - m) - 0.5 * n_k * (e2_new - e2))) + sum_l
-        prior = float(np.sum(-0.5 * e2_new / self.prior_var + 0.5 * np.log(s2_new / self.prior_var)))
+        # minus those with the old one (log phi = a(old) - L) plus sum_i L_i, all centred
+        lik_ent = float(np.sum(s_k * (mc_new - mc) - 0.5 * n_k * (e2_new - e2))) + sum_l
+        prior = float(np.sum(-0.5 * (m_new * m_new + s2_new) / self.prior_var
+                             + 0.5 * np.log(s2_new / self.prior_var)))
         elbo = self.const + lik_ent + prior
         if not math.isfinite(elbo):
-            raise FloatingPointError(
-                "the ELBO is not finite: x or prior_var are too extreme for double precision")
+            raise ValueError(
+                "the ELBO is not finite: x, prior_var or the initial means are too extreme for double "
+                "precision")
         return m_new, s2_new, elbo
 
 
@@ -288,7 +320,11 @@ class _Problem:
 
 
 class CaviStep(NamedTuple):
-    """Result of one CAVI sweep (:func:`cavi_step`)."""
+    """Result of one CAVI sweep (:func:`cavi_step`).
+
+    Chapter: CAVI for the Bayesian Gaussian mixture, equations ``(cavi-phi)`` and ``(cavi-mu)``;
+    ``elbo`` is equation ``(gmm-elbo)``.
+    """
 
     means: np.ndarray
     """New :math:`m_k`, shape ``(K,)``."""
@@ -304,6 +340,9 @@ class CaviStep(NamedTuple):
 @dataclass(frozen=True)
 class CaviResult:
     """Fitted mean-field posterior of the Bayesian Gaussian mixture (:func:`cavi_gmm`).
+
+    Chapter: CAVI for the Bayesian Gaussian mixture: the fixed point of equations ``(cavi-phi)``
+    and ``(cavi-mu)``, with the ELBO of equation ``(gmm-elbo)``.
 
     Attributes
     ----------
@@ -337,7 +376,10 @@ class CaviResult:
 
     @property
     def elbo(self):
-        """Final ELBO, ``elbo_trace[-1]``."""
+        """Final ELBO, ``elbo_trace[-1]``: equation ``(gmm-elbo)`` at the returned ``q``.
+
+        Chapter: CAVI for the Bayesian Gaussian mixture.
+        """
         return float(self.elbo_trace[-1])
 
 
@@ -379,8 +421,8 @@ def gmm_elbo(x, responsibilities, means, variances, prior_var):
     e2 = m ** 2 + s2
     log_p_mu = float(np.sum(-0.5 * np.log(2 * np.pi * sigma2) - e2 / (2 * sigma2)))
     log_p_c = -n * np.log(k)
-    # E[(x_i - mu_k)^2] = x_i^2 - 2 x_i m_k + m_k^2 + s_k^2
-    sq = x[:, None] ** 2 - 2.0 * x[:, None] * m[None, :] + e2[None, :]
+    # E[(x_i - mu_k)^2] = (x_i - m_k)^2 + s_k^2 (the residual form: no cancellation for large x)
+    sq = (x[:, None] - m[None, :]) ** 2 + s2[None, :]
     log_p_x = float(np.sum(phi * (-0.5 * LOG_2PI - 0.5 * sq)))
     entropy_mu = float(np.sum(0.5 * np.log(2 * np.pi * np.e * s2)))
     entropy_c = -float(np.sum(xlogy(phi, phi)))
@@ -411,7 +453,9 @@ def update_responsibilities(x, means, variances):
     """
     x = _data(x)
     m, s2 = _q_means(means, variances)
-    logits = x[:, None] * m[None, :] - 0.5 * (m ** 2 + s2)[None, :]
+    # m_k x_i - (m_k^2 + s_k^2) / 2 = -((x_i - m_k)^2 + s_k^2) / 2 + x_i^2 / 2: the same softmax, but the
+    # residual form does not cancel catastrophically for data far from 0
+    logits = -0.5 * ((x[:, None] - m[None, :]) ** 2 + s2[None, :])
     return np.exp(log_softmax(logits, axis=1))
 
 
@@ -498,6 +542,8 @@ def initial_means(x, n_components, method="kmeans++", rng=None):
     """
     x = _data(x)
     k = _n_components(n_components, x.size)
+    if not isinstance(method, str) or method not in INIT_METHODS:
+        raise ValueError(f"method must be one of {INIT_METHODS}, got {method!r}")
     return _initial_means(x, k, method, _checks.generator(rng))
 
 
@@ -599,14 +645,15 @@ def cavi_gmm(x, n_components, prior_var, max_iter=1000, tol=1e-10, seed=0, n_ini
     max_iter = _checks.positive_int("max_iter", max_iter)
     tol = _checks.positive_scalar("tol", tol, allow_zero=True)
     n_init = _checks.positive_int("n_init", n_init)
-    if not isinstance(progress, (bool, np.bool_)):
-        raise ValueError(f"progress must be True or False, got {progress!r}")
+    progress = _checks.flag("progress", progress)
     if isinstance(seed, np.random.Generator):
         children = seed.spawn(n_init)
-    elif seed is None or (isinstance(seed, (numbers.Integral, np.integer)) and not isinstance(seed, bool)):
+    elif seed is None or (isinstance(seed, (numbers.Integral, np.integer))
+                          and not isinstance(seed, (bool, np.bool_)) and seed >= 0):
         children = np.random.default_rng(None if seed is None else int(seed)).spawn(n_init)
     else:
-        raise ValueError(f"seed must be an integer, None or a numpy.random.Generator, got {seed!r}")
+        raise ValueError(f"seed must be a non-negative integer, None or a numpy.random.Generator, "
+                         f"got {seed!r}")
     if init is None:
         init = "kmeans++"
     if isinstance(init, str):
@@ -619,6 +666,9 @@ def cavi_gmm(x, n_components, prior_var, max_iter=1000, tol=1e-10, seed=0, n_ini
         fixed = _checks.finite_array("init", init, ndim=1)
         if fixed.size != k:
             raise ValueError(f"init must have length n_components={k}, got {fixed.size}")
+        with np.errstate(over="ignore"):
+            if not np.all(np.isfinite(fixed * fixed)):
+                raise ValueError("init: initial means are too large in magnitude (their squares overflow)")
         if n_init > 1:
             raise ValueError("n_init must be 1 when init is an array of means (it is deterministic)")
 
@@ -648,7 +698,7 @@ def cavi_gmm(x, n_components, prior_var, max_iter=1000, tol=1e-10, seed=0, n_ini
     trace, m, s2, prev_m, prev_s2, converged, m0 = best
     # the responsibilities of the last sweep of the best restart (computed from its previous q(mu))
     phi_t = np.empty((k, x.size))
-    problem.sweeper.stats(prev_m, prev_m * prev_m + prev_s2, phi_out=phi_t)
+    problem.stats(prev_m, prev_s2, phi_out=phi_t)
     return CaviResult(
         means=m, variances=s2, responsibilities=phi_t.T, elbo_trace=np.array(trace), n_iter=len(trace),
         converged=converged, init_means=np.asarray(m0, dtype=float), restart_elbos=np.array(restart_elbos),

@@ -64,8 +64,8 @@ def _integer_samples(name, z, dim, n_values):
     """``z`` as an int array (n, dim) with entries in ``0..n_values-1``; ``ValueError`` otherwise."""
     if isinstance(z, np.ndarray) and z.ndim == 2 and np.issubdtype(z.dtype, np.integer):
         # fast path for integer arrays (the families' own samples): shape and range only
-        if z.shape[1] != dim:
-            raise ValueError(f"{name} must have shape (n_samples, {dim}), got {z.shape}")
+        if z.shape[1] != dim or z.shape[0] == 0:
+            raise ValueError(f"{name} must have shape (n_samples, {dim}) with n_samples >= 1, got {z.shape}")
         if z.size and (z.min() < 0 or z.max() > n_values - 1):
             raise ValueError(f"{name} must contain integers in 0..{n_values - 1}, got values in "
                              f"[{z.min()}, {z.max()}]")
@@ -73,8 +73,8 @@ def _integer_samples(name, z, dim, n_values):
     arr = _checks.finite_array(name, z, ndim=(1, 2))
     if arr.ndim == 1:
         arr = arr[None, :]
-    if arr.shape[1] != dim:
-        raise ValueError(f"{name} must have shape (n_samples, {dim}), got {arr.shape}")
+    if arr.shape[1] != dim or arr.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (n_samples, {dim}) with n_samples >= 1, got {arr.shape}")
     if np.any(arr != np.round(arr)):
         raise ValueError(f"{name} must contain integers (discrete states), got non-integer values")
     if np.any(arr < 0) or np.any(arr > n_values - 1):
@@ -84,10 +84,10 @@ def _integer_samples(name, z, dim, n_values):
 
 
 class DiscreteFamily:
-    """Shared machinery of the discrete families (not used directly).
+    r"""Shared machinery of the discrete families (not used directly).
 
     Chapter: REINFORCE. Subclasses define the parameter layout, sampling, the log mass function
-    and the score.
+    and the score :math:`\nabla_\theta \log q_\theta(z)` of equation ``eq-rf-estimator``.
     """
 
     name = "discrete"
@@ -116,7 +116,12 @@ class DiscreteFamily:
     def probs_of_support(self, params):
         r"""The probabilities :math:`q_\theta(s)` of every state ``s`` of :meth:`support`, in order.
 
-        Chapter: REINFORCE (exact expectations by enumeration).
+        Chapter: REINFORCE (exact expectations by enumeration, equation ``eq-rf-enumeration``).
+
+        Parameters
+        ----------
+        params : array_like, shape (n_params,)
+            The family's logits, finite.
 
         Returns
         -------
@@ -159,13 +164,16 @@ class Categorical(DiscreteFamily):
 
     @property
     def n_params(self):
-        """Length of the parameter vector: ``n_categories``."""
+        r"""Length of the parameter vector: ``n_categories`` (one logit :math:`\ell_k` per state).
+
+        Chapter: REINFORCE (the categorical family :math:`q_\theta(k) = e^{\ell_k}/\sum_j e^{\ell_j}`).
+        """
         return self.n_categories
 
     def pack(self, probs):
-        r"""Logits of the categorical distribution with probabilities ``probs``.
+        r"""Logits :math:`\ell_k = \log q(k)` of the categorical distribution with probabilities ``probs``.
 
-        Chapter: REINFORCE.
+        Chapter: REINFORCE (the inverse of the softmax :math:`q_\theta(k) = e^{\ell_k}/\sum_j e^{\ell_j}`).
 
         Parameters
         ----------
@@ -189,7 +197,12 @@ class Categorical(DiscreteFamily):
     def unpack(self, params):
         r"""The probabilities :math:`q_\theta(0), \dots, q_\theta(K-1)` (the softmax of the logits).
 
-        Chapter: REINFORCE.
+        Chapter: REINFORCE: :math:`q_\theta(k) = e^{\ell_k}/\sum_j e^{\ell_j}`.
+
+        Parameters
+        ----------
+        params : array_like, shape (n_categories,)
+            Logits, finite.
 
         Returns
         -------
@@ -199,7 +212,14 @@ class Categorical(DiscreteFamily):
         return np.exp(params - _lse(params))
 
     def init_params(self):
-        """Logits of the uniform distribution (all zero). Chapter: REINFORCE."""
+        r"""Logits of the uniform distribution :math:`q(k) = 1/K` (all zero).
+
+        Chapter: REINFORCE (the starting point of the fits, equation ``eq-rf-estimator``).
+
+        Returns
+        -------
+        ndarray, shape (n_categories,)
+        """
         return np.zeros(self.n_categories)
 
     def sample(self, params, n, rng):
@@ -267,7 +287,12 @@ class Categorical(DiscreteFamily):
     def entropy(self, params):
         r"""Entropy :math:`H[q_\theta] = -\sum_k q_\theta(k) \log q_\theta(k)` (in nats).
 
-        Chapter: REINFORCE.
+        Chapter: REINFORCE (the entropy term of the ELBO, equation ``eq-rf-reinforce-elbo``).
+
+        Parameters
+        ----------
+        params : array_like, shape (n_categories,)
+            Logits, finite.
 
         Returns
         -------
@@ -278,7 +303,14 @@ class Categorical(DiscreteFamily):
         return float(-np.sum(np.exp(log_q) * log_q))
 
     def support(self):
-        """All states ``0..K-1`` as an int array of shape (K, 1). Chapter: REINFORCE."""
+        r"""All states ``0..K-1`` as an int array of shape (K, 1).
+
+        Chapter: REINFORCE (the sum over states of equation ``eq-rf-enumeration``).
+
+        Returns
+        -------
+        ndarray of int, shape (K, 1)
+        """
         return np.arange(self.n_categories)[:, None]
 
 
@@ -312,13 +344,16 @@ class MeanFieldBernoulli(DiscreteFamily):
 
     @property
     def n_params(self):
-        """Length of the parameter vector: ``dim``."""
+        r"""Length of the parameter vector: ``dim`` (one logit :math:`\ell_j` per binary latent).
+
+        Chapter: REINFORCE (the family of equation ``eq-rf-bernoulli-grad``).
+        """
         return self.dim
 
     def pack(self, probs):
         r"""Logits :math:`\log(p / (1 - p))` of the success probabilities ``probs``.
 
-        Chapter: REINFORCE.
+        Chapter: REINFORCE (the inverse of :math:`p_j = \sigma(\ell_j)`).
 
         Parameters
         ----------
@@ -341,7 +376,12 @@ class MeanFieldBernoulli(DiscreteFamily):
     def unpack(self, params):
         r"""Success probabilities :math:`p_j = \sigma(\ell_j) = 1 / (1 + e^{-\ell_j})`.
 
-        Chapter: REINFORCE.
+        Chapter: REINFORCE (the family of equation ``eq-rf-bernoulli-grad``).
+
+        Parameters
+        ----------
+        params : array_like, shape (dim,)
+            Logits, finite.
 
         Returns
         -------
@@ -350,7 +390,19 @@ class MeanFieldBernoulli(DiscreteFamily):
         return expit(self._check_params(params))
 
     def init_params(self, probs=0.5):
-        """Logits for success probabilities ``probs`` (default 1/2). Chapter: REINFORCE."""
+        r"""Logits :math:`\ell_j = \log(p_j/(1-p_j))` for success probabilities ``probs`` (default 1/2).
+
+        Chapter: REINFORCE (the starting point of the fits).
+
+        Parameters
+        ----------
+        probs : float or array_like, shape (dim,)
+            Success probabilities in the open interval (0, 1).
+
+        Returns
+        -------
+        ndarray, shape (dim,)
+        """
         return self.pack(probs)
 
     def sample(self, params, n, rng):
@@ -416,6 +468,11 @@ class MeanFieldBernoulli(DiscreteFamily):
         r"""Entropy :math:`\sum_j [\log(1 + e^{\ell_j}) - p_j \ell_j]` (in nats).
 
         Chapter: REINFORCE. Equal to :math:`-\sum_j [p_j\log p_j + (1-p_j)\log(1-p_j)]`.
+
+        Parameters
+        ----------
+        params : array_like, shape (dim,)
+            Logits, finite.
 
         Returns
         -------
@@ -556,7 +613,10 @@ def exact_elbo_grad(log_joint, family, params):
 
 
 class EnumeratedPosterior(NamedTuple):
-    """Result of :func:`enumerate_posterior` (chapter: REINFORCE)."""
+    r"""Result of :func:`enumerate_posterior`: ``states``, ``probs`` = :math:`p(s \mid D)`, ``log_evidence``.
+
+    Chapter: REINFORCE, equation ``eq-rf-enumeration``.
+    """
 
     states: np.ndarray
     probs: np.ndarray
@@ -629,11 +689,15 @@ class ChangePoint:
         self.noise_var = _checks.positive_scalar("noise_var", noise_var)
         self.n_states = x.size - 1
         # table[k] = log p(k) + log p(x | k), built from cumulative sums of per-point log densities
-        ll0 = -0.5 * (LOG_2PI + np.log(self.noise_var) + (x - self.mean_before) ** 2 / self.noise_var)
-        ll1 = -0.5 * (LOG_2PI + np.log(self.noise_var) + (x - self.mean_after) ** 2 / self.noise_var)
-        before = np.cumsum(ll0)[:-1]                   # sum_{t <= k} ll0[t]
-        after = ll1.sum() - np.cumsum(ll1)[:-1]        # sum_{t > k} ll1[t]
-        self._table = -np.log(self.n_states) + before + after
+        with np.errstate(over="ignore", invalid="ignore"):
+            ll0 = -0.5 * (LOG_2PI + np.log(self.noise_var) + (x - self.mean_before) ** 2 / self.noise_var)
+            ll1 = -0.5 * (LOG_2PI + np.log(self.noise_var) + (x - self.mean_after) ** 2 / self.noise_var)
+            before = np.cumsum(ll0)[:-1]                   # sum_{t <= k} ll0[t]
+            after = ll1.sum() - np.cumsum(ll1)[:-1]        # sum_{t > k} ll1[t]
+            self._table = -np.log(self.n_states) + before + after
+        if not np.all(np.isfinite(self._table)):
+            raise ValueError("x, mean_before, mean_after and noise_var are too extreme for double "
+                             "precision: the log likelihood overflows")
 
     def __repr__(self):
         return (f"ChangePoint(T={self.x.size}, mean_before={self.mean_before}, "
@@ -642,7 +706,16 @@ class ChangePoint:
     def log_joint(self, z):
         r"""Log joint :math:`\log p(k) + \log p(x \mid k)` for integer states ``z`` of shape (n, 1); returns (n,).
 
-        Chapter: REINFORCE.
+        Chapter: REINFORCE, equation ``eq-rf-changepoint``.
+
+        Parameters
+        ----------
+        z : array_like of int, shape (n, 1)
+            Change points in ``0..T-2`` (integer-valued floats are accepted).
+
+        Returns
+        -------
+        ndarray, shape (n,)
         """
         k = _integer_samples("z", z, 1, self.n_states)[:, 0]
         return self._table[k]

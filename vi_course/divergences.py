@@ -129,13 +129,13 @@ def kl_monte_carlo(log_q, sample_q, log_p, n, rng):
             raise ValueError(f"{name} must be callable")
     n = _checks.positive_int("n", n, minimum=2)
     rng = _checks.generator(rng)
-    z = np.asarray(sample_q(n, rng), dtype=float)
+    z = _checks.output_array("sample_q", sample_q(n, rng))
     if z.ndim == 1:
         z = z[:, None]
     if z.ndim != 2 or z.shape[0] != n:
         raise ValueError(f"sample_q must return shape (n, dim) = ({n}, dim), got {z.shape}")
-    lq = np.asarray(log_q(z), dtype=float)
-    lp = np.asarray(log_p(z), dtype=float)
+    lq = _checks.output_array("log_q", log_q(z))
+    lp = _checks.output_array("log_p", log_p(z))
     for name, val in (("log_q", lq), ("log_p", lp)):
         if val.shape != (n,):
             raise ValueError(f"{name} must return shape ({n},), got {val.shape}")

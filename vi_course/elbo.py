@@ -62,7 +62,7 @@ def _eval_log_joint(log_joint, z):
     if np.shape(value) != (n,):
         raise ValueError(f"log_joint must map z of shape (n, dim) to shape (n,); for n={n} it "
                          f"returned shape {np.shape(value)}")
-    raw = np.asarray(getval(value), dtype=float)
+    raw = _checks.output_array("log_joint", getval(value))
     if not np.all(np.isfinite(raw)):
         bad = np.asarray(getval(z))[~np.isfinite(raw)][:3]
         raise ValueError("log_joint returned non-finite values (NaN or inf) at some samples, e.g. "
@@ -183,6 +183,11 @@ def negative_elbo(log_joint, family, params, n, rng, entropy="closed_form"):
     r"""The loss :math:`-\widehat{\mathrm{ELBO}}` (to **minimise**); same estimator as :func:`elbo`.
 
     Chapter: Stochastic gradients (the lecture minimises the negative ELBO, eq. 28 and 44).
+
+    Parameters
+    ----------
+    log_joint, family, params, n, rng, entropy
+        As in :func:`elbo`.
 
     Returns
     -------

@@ -47,8 +47,8 @@ def _vector(name, value, dim, positive=False):
         arr = np.full(dim, float(arr))
     if arr.shape != (dim,):
         raise ValueError(f"{name} must be a scalar or have shape ({dim},), got shape {arr.shape}")
-    if positive and np.any(arr <= 0):
-        raise ValueError(f"{name} must be > 0, got {arr}")
+    if positive and np.any(arr < np.finfo(float).tiny):
+        raise ValueError(f"{name} must be > 0 (and at least 2.2e-308), got {arr}")
     return arr
 
 
@@ -312,7 +312,10 @@ class MeanFieldGaussian(GaussianFamily):
 
     @property
     def n_params(self):
-        """Length of the flat parameter vector: ``2 * dim``."""
+        r"""Length of the flat parameter vector: ``2 * dim`` (:math:`\mu` and :math:`\log\sigma`).
+
+        Chapter: Mean-field VI, equation ``eq-mf-gaussian`` (one mean and one scale per coordinate).
+        """
         return 2 * self.dim
 
     def pack(self, mean, scale):
@@ -338,7 +341,7 @@ class MeanFieldGaussian(GaussianFamily):
     def unpack(self, params):
         r"""Readable parameters ``(mean, scale)`` with ``scale`` the standard deviations.
 
-        Chapter: Mean-field VI.
+        Chapter: Mean-field VI, equation ``eq-mf-gaussian``: :math:`\sigma_j = e^{\log\sigma_j}`.
 
         Parameters
         ----------
@@ -356,7 +359,15 @@ class MeanFieldGaussian(GaussianFamily):
     def init_params(self, mean=None, scale=1.0):
         r"""Starting parameters: mean ``mean`` (default 0) and standard deviation ``scale`` (default 1).
 
-        Chapter: Mean-field VI.
+        Chapter: Mean-field VI, equation ``eq-mf-gaussian`` with :math:`\mu = ` ``mean`` and
+        :math:`\sigma_j = ` ``scale``.
+
+        Parameters
+        ----------
+        mean : array_like, shape (dim,), optional
+            Finite means (a scalar is broadcast); default zeros.
+        scale : float or array_like, shape (dim,)
+            Standard deviations, > 0.
 
         Returns
         -------
@@ -365,9 +376,21 @@ class MeanFieldGaussian(GaussianFamily):
         return self.pack(np.zeros(self.dim) if mean is None else mean, scale)
 
     def from_mean_cov(self, mean, cov):
-        """Mean-field parameters with the given mean and the diagonal of ``cov`` as variances.
+        r"""Mean-field parameters with the given mean and the diagonal of ``cov`` as variances.
 
-        Chapter: Mean-field VI. Off-diagonal entries of ``cov`` are ignored.
+        Chapter: Mean-field VI, equation ``eq-mf-gaussian`` with :math:`\sigma_j^2 = \mathrm{cov}_{jj}`.
+        Off-diagonal entries of ``cov`` are ignored.
+
+        Parameters
+        ----------
+        mean : array_like, shape (dim,)
+        cov : float, array_like of shape (dim,) or (dim, dim)
+            A common variance, a vector of variances or a covariance matrix; the variances must be
+            finite and > 0.
+
+        Returns
+        -------
+        ndarray, shape (2 dim,)
         """
         cov = _checks.finite_array("cov", cov, ndim=(0, 1, 2))
         var = np.diag(cov) if cov.ndim == 2 else cov
@@ -456,7 +479,11 @@ class FullRankGaussian(GaussianFamily):
 
     @property
     def n_params(self):
-        """Length of the flat parameter vector: ``dim + dim (dim + 1) / 2``."""
+        r"""Length of the flat parameter vector: ``dim + dim (dim + 1) / 2`` (:math:`\mu` and the triangle of :math:`L`).
+
+        Chapter: ADVI, equation ``eq-advi-reparam`` (:math:`\Sigma = LL^\top` with :math:`L` lower
+        triangular).
+        """
         return self.dim + self.n_tri
 
     def pack(self, mean, chol):
@@ -489,7 +516,11 @@ class FullRankGaussian(GaussianFamily):
     def unpack(self, params):
         r"""Readable parameters ``(mean, chol)`` with ``chol`` the lower-triangular :math:`L`.
 
-        Chapter: ADVI (full-rank family).
+        Chapter: ADVI (full-rank family), equation ``eq-advi-reparam``.
+
+        Parameters
+        ----------
+        params : array_like, shape (n_params,)
 
         Returns
         -------
@@ -501,9 +532,20 @@ class FullRankGaussian(GaussianFamily):
         return np.array(mu, dtype=float), np.array(L, dtype=float)
 
     def from_mean_cov(self, mean, cov):
-        """Parameters of :math:`N(\\text{mean}, \\text{cov})`; ``cov`` must be symmetric positive definite.
+        r"""Parameters of :math:`N(\text{mean}, \text{cov})`; ``cov`` must be symmetric positive definite.
 
-        Chapter: ADVI (full-rank family).
+        Chapter: ADVI (full-rank family), equation ``eq-advi-reparam``: :math:`L` is the Cholesky
+        factor of ``cov``.
+
+        Parameters
+        ----------
+        mean : array_like, shape (dim,)
+        cov : float or array_like, shape (dim, dim)
+            A common variance (times the identity) or a symmetric positive-definite matrix.
+
+        Returns
+        -------
+        ndarray, shape (n_params,)
         """
         cov = _checks.finite_array("cov", cov, ndim=(0, 2))
         cov = cov * np.eye(self.dim) if cov.ndim == 0 else cov

@@ -91,6 +91,11 @@ def reparam_grad_samples(log_joint, family, params, n, rng, entropy="closed_form
     ``entropy="monte_carlo"``): a single-sample gradient estimate. Useful to plot the spread of
     the estimator. All rows are computed in one backward pass.
 
+    Parameters
+    ----------
+    log_joint, family, params, n, rng, entropy
+        As in :func:`reparam_grad`.
+
     Returns
     -------
     ndarray, shape (n, family.n_params)
@@ -177,6 +182,11 @@ def score_function_grad_samples(log_joint, family, params, n, rng, baseline=None
     :math:`\nabla_\theta\log q_\theta(z_k)(\log p(z_k, D) - \log q_\theta(z_k) - b_k)`.
     With the leave-one-out baseline the rows are (weakly) dependent.
 
+    Parameters
+    ----------
+    log_joint, family, params, n, rng, baseline
+        As in :func:`score_function_grad`.
+
     Returns
     -------
     ndarray, shape (n, family.n_params)
@@ -190,7 +200,11 @@ def score_function_grad_samples(log_joint, family, params, n, rng, baseline=None
 
 
 class GradientStats(NamedTuple):
-    """Result of :func:`gradient_variance` (chapter: Stochastic gradients)."""
+    r"""Result of :func:`gradient_variance`: per-parameter ``mean``, ``variance``, ``std_error``, ``n_repeats``.
+
+    Chapter: Stochastic gradients (the spread of the estimator of lecture eq. 43 and of the
+    corrected eq. 53).
+    """
 
     mean: np.ndarray
     variance: np.ndarray

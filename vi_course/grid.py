@@ -25,6 +25,9 @@ from . import _checks
 MAX_GRID_DIM = 4
 """Largest dimension :func:`log_evidence` accepts: beyond it the number of bins explodes."""
 
+MAX_BINS = 10 ** 8
+"""Largest total number of bins a grid may have (the integrand is evaluated at every bin centre)."""
+
 _CHUNK_ROWS = 1 << 16
 
 
@@ -61,6 +64,14 @@ def _box(lows, highs, n_bins, max_dim=MAX_GRID_DIM):
         if len(seq) != dim:
             raise ValueError(f"n_bins must have one entry per dimension ({dim}), got {len(seq)}")
         counts = np.array([_checks.positive_int("n_bins", b) for b in seq], dtype=int)
+    with np.errstate(over="ignore"):
+        too_wide = not np.all(np.isfinite(highs - lows))
+    if too_wide:
+        raise ValueError("highs - lows must be finite (the box is too wide for double precision)")
+    total = math.prod(int(c) for c in counts)
+    if total > MAX_BINS:
+        raise ValueError(f"n_bins: the grid would have {total} bins, more than MAX_BINS = {MAX_BINS}; "
+                         "use fewer bins per axis")
     return lows, highs, counts
 
 
@@ -111,7 +122,7 @@ def _log_values_on_grid(name, log_fn, lows, highs, counts):
         idx = np.arange(start, min(start + _CHUNK_ROWS, total))
         multi = np.unravel_index(idx, tuple(counts))
         z = np.stack([c[m] for c, m in zip(centres, multi)], axis=1)
-        vals = np.asarray(log_fn(z), dtype=float)
+        vals = _checks.output_array(name, log_fn(z))
         if vals.shape != (idx.size,):
             raise ValueError(
                 f"{name} must map z of shape (n, dim) to shape (n,); got {vals.shape} for n={idx.size}"

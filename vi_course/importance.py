@@ -35,16 +35,20 @@ def _draw(proposal, n, rng):
         family, params = proposal
         if not (hasattr(family, "sample") and hasattr(family, "log_prob")):
             raise ValueError("proposal family must have sample(params, n, rng) and log_prob(params, z)")
-        z = np.asarray(family.sample(params, n, rng), dtype=float)
+        try:
+            z = _checks.output_array("proposal family.sample", family.sample(params, n, rng))
+        except ValueError as exc:
+            raise ValueError(f"proposal (family, params): {exc}") from None
         if z.ndim != 2 or z.shape[0] != n:
             raise ValueError(f"proposal family.sample must return shape (n, dim) = ({n}, dim), got {z.shape}")
-        log_q = np.asarray(family.log_prob(params, z), dtype=float).reshape(-1)
+        log_q = _checks.output_array("proposal family.log_prob", family.log_prob(params, z)).reshape(-1)
     elif hasattr(proposal, "rvs") and hasattr(proposal, "logpdf"):
-        z = np.asarray(proposal.rvs(size=n, random_state=rng), dtype=float)
+        z = _checks.output_array("proposal.rvs", proposal.rvs(size=n, random_state=rng))
         if z.size % n:
             raise ValueError(f"proposal.rvs(size={n}) returned {z.size} numbers, not a multiple of n")
         z = z.reshape(n, -1)
-        log_q = np.asarray(proposal.logpdf(z if z.shape[1] > 1 else z[:, 0]), dtype=float).reshape(-1)
+        log_q = _checks.output_array("proposal.logpdf",
+                                      proposal.logpdf(z if z.shape[1] > 1 else z[:, 0])).reshape(-1)
     else:
         raise ValueError(
             "proposal must be a frozen scipy distribution (with .rvs and .logpdf) or a tuple "
@@ -91,9 +95,7 @@ def log_weights(log_joint, proposal, n, rng, return_samples=False):
     n = _checks.positive_int("n", n)
     rng = _checks.generator(rng)
     z, log_q = _draw(proposal, n, rng)
-    log_p = np.asarray(log_joint(z), dtype=float)
-    if log_p.shape != (n,):
-        raise ValueError(f"log_joint must return shape ({n},), got {log_p.shape}")
+    log_p = _checks.output_array("log_joint", log_joint(z), shape=(n,))
     if np.any(np.isnan(log_p)) or np.any(log_p == np.inf):
         raise ValueError("log_joint returned NaN or +inf at a proposal sample")
     log_w = log_p - log_q
@@ -105,10 +107,10 @@ def log_weights(log_joint, proposal, n, rng, return_samples=False):
 
 
 def _log_w(log_w, min_size=1):
-    arr = np.asarray(log_w, dtype=float) if not isinstance(log_w, tuple) else None
-    if arr is None:
+    if isinstance(log_w, tuple):
         raise ValueError("log_w must be an array of log weights; log_weights(..., return_samples=True) "
                          "returns a tuple (log_w, z)")
+    arr = _checks.real_array("log_w", log_w)
     if arr.ndim != 1:
         raise ValueError(f"log_w must be 1-D (one log weight per sample), got shape {arr.shape}")
     if arr.size < min_size:

@@ -47,10 +47,13 @@ class RobbinsMonroSchedule:
     def __call__(self, n):
         if isinstance(n, int) and not isinstance(n, bool) and n >= 0:   # fast path
             return self.alpha / (1.0 + self.delta * n)
-        n_arr = np.asarray(n)
-        if not np.issubdtype(n_arr.dtype, np.number) or np.any(n_arr < 0) or np.any(
-                n_arr != np.floor(n_arr)):
-            raise ValueError(f"n must be an integer iteration number >= 0, got {n!r}")
+        try:
+            n_arr = _checks.finite_array("n", n)
+        except ValueError:
+            n_arr = None
+        if (n_arr is None or isinstance(n, (bool, np.bool_)) or n_arr.size == 0 or np.any(n_arr < 0)
+                or np.any(n_arr != np.floor(n_arr))):
+            raise ValueError(f"n must be an integer iteration number >= 0 (or an array of them), got {n!r}")
         value = self.alpha / (1.0 + self.delta * n_arr.astype(float))
         return float(value) if value.ndim == 0 else value
 
@@ -93,28 +96,66 @@ def _schedule(step_size):
 
 
 def _grad_like(grad, reference):
-    grad = _checks.finite_array("grad", grad)
+    grad = _checks.finite_array("grad", grad, allow_empty=False)
     if grad.shape != np.shape(reference):
         raise ValueError(f"grad must have the shape of the parameters {np.shape(reference)}, "
                          f"got {grad.shape}")
     return grad
 
 
+def _state(state, cls, owner):
+    """Check that ``state`` is the optimiser's own state (as returned by ``init`` or ``update``)."""
+    if not isinstance(state, cls):
+        raise ValueError(f"state must be a {cls.__name__} as returned by {owner}.init(params) or "
+                         f"{owner}.update(grad, state), got {type(state).__name__}")
+    if isinstance(state.step, (bool, np.bool_)) or not isinstance(state.step, (int, np.integer)) \
+            or state.step < 0:
+        raise ValueError(f"state.step must be an integer >= 0, got {state.step!r}")
+    return state
+
+
 def _step_value(schedule, step):
-    value = schedule(step)
-    if not (np.isscalar(value) or np.ndim(value) == 0) or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"step_size schedule must return a finite number > 0, got {value!r} "
+    raw = schedule(step)
+    try:
+        value = _checks.real_scalar("step_size", raw)
+    except ValueError:
+        value = np.nan
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"step_size schedule must return a finite number > 0, got {raw!r} "
                          f"at step {step}")
     return float(value)
 
 
 def apply(params, delta):
-    """Return ``params + delta``: apply an optimiser's increment (chapter: Stochastic gradients)."""
-    return np.asarray(params, dtype=float) + np.asarray(delta, dtype=float)
+    r"""Return ``params + delta``: apply an optimiser's increment.
+
+    Chapter: Stochastic gradients (the update :math:`\theta_{n+1} = \theta_n + \Delta_n` of lecture
+    eq. 45, with :math:`\Delta_n = \mp\gamma_n \hat g_n` from an optimiser's ``update``).
+
+    Parameters
+    ----------
+    params : array_like
+        Current parameters, finite.
+    delta : array_like
+        Increment of the same shape, finite.
+
+    Returns
+    -------
+    ndarray
+    """
+    params = _checks.finite_array("params", params, allow_empty=False)
+    delta = _checks.finite_array("delta", delta)
+    if delta.shape != params.shape:
+        raise ValueError(f"delta must have the shape of params {params.shape}, got {delta.shape}")
+    return params + delta
 
 
 class SGDState(NamedTuple):
-    """State of :class:`SGD`: the iteration count ``step`` (number of updates done)."""
+    r"""State of :class:`SGD`: the iteration count ``step`` (number of updates done).
+
+    Chapter: Stochastic gradients; ``step`` is the :math:`n` of the step size :math:`\gamma_n` of
+    equation ``eq-sg-schedule`` (lecture eq. 48).
+    """
 
     step: int
 
@@ -145,23 +186,59 @@ class SGD:
 
     def __init__(self, step_size=0.01, maximize=False):
         self.schedule = _schedule(step_size)
-        self.maximize = bool(maximize)
+        self.maximize = _checks.flag("maximize", maximize)
 
     def init(self, params):
-        """Initial state for parameters shaped like ``params`` (chapter: Stochastic gradients)."""
-        _checks.finite_array("params", params)
+        r"""Initial state for parameters shaped like ``params``: :math:`n = 0`.
+
+        Chapter: Stochastic gradients (the start of the iteration of equation ``eq-sg-sga``,
+        lecture eq. 45).
+
+        Parameters
+        ----------
+        params : array_like
+            Starting parameters: finite, at least one entry.
+
+        Returns
+        -------
+        SGDState
+        """
+        _checks.finite_array("params", params, allow_empty=False)
         return SGDState(step=0)
 
     def update(self, grad, state):
-        """Return ``(delta, new_state)``; add ``delta`` to the parameters (see class docstring)."""
-        grad = _checks.finite_array("grad", grad)
+        r"""One step of lecture eq. 45: :math:`\Delta_n = \mp\gamma_n \hat g_n`.
+
+        Chapter: Stochastic gradients, equation ``eq-sg-sga`` with the step :math:`\gamma_n` of
+        ``eq-sg-schedule``. Add ``delta`` to the parameters (:func:`apply`); the sign is ``-`` for
+        ``maximize=False`` (descent on a loss) and ``+`` for ``maximize=True`` (ascent).
+
+        Parameters
+        ----------
+        grad : array_like
+            The gradient estimate :math:`\hat g_n`: finite, at least one entry.
+        state : SGDState
+            As returned by :meth:`init` or the previous :meth:`update`.
+
+        Returns
+        -------
+        delta : ndarray
+            Shape of ``grad``.
+        new_state : SGDState
+        """
+        state = _state(state, SGDState, "SGD")
+        grad = _checks.finite_array("grad", grad, allow_empty=False)
         lr = _step_value(self.schedule, state.step)
         sign = 1.0 if self.maximize else -1.0
         return sign * lr * grad, SGDState(step=state.step + 1)
 
 
 class AdamState(NamedTuple):
-    """State of :class:`Adam`: update count, first-moment and second-moment running averages."""
+    r"""State of :class:`Adam`: update count ``step`` and the running moments ``m`` and ``v``.
+
+    Chapter: Stochastic gradients, equation ``eq-sg-adam``: ``m`` and ``v`` are :math:`m_t` and
+    :math:`v_t`, ``step`` is :math:`t - 1` (the number of updates done).
+    """
 
     step: int
     m: np.ndarray
@@ -201,15 +278,43 @@ class Adam:
                 raise ValueError(f"{name} must lie in [0, 1), got {value}")
         self.b1, self.b2 = float(b1), float(b2)
         self.eps = _checks.positive_scalar("eps", eps)
-        self.maximize = bool(maximize)
+        self.maximize = _checks.flag("maximize", maximize)
 
     def init(self, params):
-        """Initial state: zero moments shaped like ``params`` (chapter: Stochastic gradients)."""
-        params = _checks.finite_array("params", params)
+        r"""Initial state: :math:`m_0 = v_0 = 0` shaped like ``params``, ``step = 0``.
+
+        Chapter: Stochastic gradients, equation ``eq-sg-adam``.
+
+        Parameters
+        ----------
+        params : array_like
+            Starting parameters: finite, at least one entry.
+
+        Returns
+        -------
+        AdamState
+        """
+        params = _checks.finite_array("params", params, allow_empty=False)
         return AdamState(step=0, m=np.zeros_like(params), v=np.zeros_like(params))
 
     def update(self, grad, state):
-        """Return ``(delta, new_state)``; add ``delta`` to the parameters (see class docstring)."""
+        r"""One Adam step :math:`\Delta_t` (class docstring); add ``delta`` to the parameters.
+
+        Chapter: Stochastic gradients, equation ``eq-sg-adam``.
+
+        Parameters
+        ----------
+        grad : array_like
+            Gradient estimate with the shape of the parameters given to :meth:`init`; finite.
+        state : AdamState
+            As returned by :meth:`init` or the previous :meth:`update`.
+
+        Returns
+        -------
+        delta : ndarray
+        new_state : AdamState
+        """
+        state = _state(state, AdamState, "Adam")
         grad = _grad_like(grad, state.m)
         lr = _step_value(self.schedule, state.step)
         t = state.step + 1

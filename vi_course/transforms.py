@@ -56,6 +56,18 @@ __all__ = [
 VALID_SUPPORTS = ('"real"', '"positive"', '("interval", a, b) with finite a < b')
 
 
+def _values(name, x):
+    """Validate the input of an elementwise map: a finite real array (autograd boxes pass unchecked)."""
+    if _checks.is_traced(x):
+        return x
+    return _checks.finite_array(name, x, allow_empty=False)
+
+
+def _mask_input(name, theta):
+    """Validate the input of ``contains``: a real array (NaN and inf allowed: they are outside)."""
+    return _checks.real_array(name, getval(theta))
+
+
 def _softplus(u):
     r"""Numerically stable :math:`\log(1 + e^u)` (autograd-differentiable)."""
     return anp.logaddexp(0.0, u)
@@ -85,47 +97,116 @@ class IdentityTransform:
     def forward(self, theta):
         r"""Constrained -> unconstrained: :math:`\eta = \theta`; ``ValueError`` for NaN or inf.
 
-        Chapter: ADVI with constraining transforms.
+        Chapter: ADVI with constraining transforms, equation ``eq-advi-change-of-variables``.
+
+        Parameters
+        ----------
+        theta : array_like
+            Constrained values of any shape (at least one entry); finite real numbers inside the
+            support. Anything else (NaN, inf, strings, complex numbers, ``None``, an empty array)
+            raises ``ValueError``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``theta``.
         """
+        theta = _values("theta", theta)
         _check_inside("theta", theta, self.contains(theta), "the support 'real' (finite values)")
         return theta
 
     def inverse(self, eta):
         r"""Unconstrained -> constrained: :math:`\theta = \eta`.
 
-        Chapter: ADVI with constraining transforms.
+        Chapter: ADVI with constraining transforms, equation ``eq-advi-change-of-variables``.
+
+        Parameters
+        ----------
+        eta : array_like
+            Unconstrained values of any shape (at least one entry); finite real numbers. Anything
+            else (NaN, inf, strings, complex numbers, ``None``, an empty array) raises ``ValueError``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``eta``.
         """
-        return eta
+        return _values("eta", eta)
 
     def inverse_log_abs_det_jacobian(self, eta):
         r"""Elementwise :math:`\log|d\theta/d\eta| = 0` (same shape as ``eta``).
 
-        Chapter: ADVI with constraining transforms.
+        Chapter: ADVI with constraining transforms, equation ``eq-advi-change-of-variables``.
+
+        Parameters
+        ----------
+        eta : array_like
+            Unconstrained values of any shape (at least one entry); finite real numbers. Anything
+            else (NaN, inf, strings, complex numbers, ``None``, an empty array) raises ``ValueError``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``eta``.
         """
-        return 0.0 * eta
+        return 0.0 * _values("eta", eta)
 
     def inverse_derivative(self, eta):
         r"""Elementwise :math:`d\theta/d\eta = 1` (plain numpy, same shape as ``eta``).
 
-        Chapter: ADVI with constraining transforms (the chain rule
+        Chapter: ADVI with constraining transforms, equation ``eq-advi-change-of-variables`` (the chain rule
         :math:`\partial_\eta = (d\theta/d\eta)\,\partial_\theta` that :func:`vi_course.advi`
         applies without differentiating the transform).
+
+        Parameters
+        ----------
+        eta : array_like
+            Unconstrained values of any shape (at least one entry); finite real numbers. Anything
+            else (NaN, inf, strings, complex numbers, ``None``, an empty array) raises ``ValueError``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``eta``.
         """
-        return np.ones_like(np.asarray(eta, dtype=float))
+        return np.ones_like(_values("eta", getval(eta)))
 
     def inverse_log_abs_det_jacobian_derivative(self, eta):
         r"""Elementwise :math:`\frac{d}{d\eta}\log|d\theta/d\eta| = 0` (plain numpy).
 
-        Chapter: ADVI with constraining transforms.
+        Chapter: ADVI with constraining transforms, equation ``eq-advi-change-of-variables``.
+
+        Parameters
+        ----------
+        eta : array_like
+            Unconstrained values of any shape (at least one entry); finite real numbers. Anything
+            else (NaN, inf, strings, complex numbers, ``None``, an empty array) raises ``ValueError``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``eta``.
         """
-        return np.zeros_like(np.asarray(eta, dtype=float))
+        return np.zeros_like(_values("eta", getval(eta)))
 
     def contains(self, theta):
-        """Elementwise boolean mask: is ``theta`` inside the support (finite)?
+        r"""Elementwise boolean mask: is ``theta`` inside the support (finite)?
 
-        Chapter: ADVI with constraining transforms.
+        Chapter: ADVI with constraining transforms (the supports of the table of transforms, module
+        docstring; equation ``eq-advi-change-of-variables`` needs :math:`\theta` inside the support).
+
+        Parameters
+        ----------
+        theta : array_like
+            Values of any shape; real numbers (NaN and inf are allowed and are outside). Strings,
+            complex numbers and ``None`` raise ``ValueError``.
+
+        Returns
+        -------
+        ndarray of bool
+            Same shape as ``theta``.
         """
-        return np.isfinite(np.asarray(getval(theta), dtype=float))
+        return np.isfinite(_mask_input("theta", theta))
 
 
 class ExpTransform:
@@ -148,45 +229,113 @@ class ExpTransform:
     def forward(self, theta):
         r"""Constrained -> unconstrained: :math:`\eta = \log\theta`; ``ValueError`` unless ``theta > 0``.
 
-        Chapter: ADVI with constraining transforms.
+        Chapter: ADVI with constraining transforms, equation ``eq-advi-log-jacobian``.
+
+        Parameters
+        ----------
+        theta : array_like
+            Constrained values of any shape (at least one entry); finite real numbers inside the
+            support. Anything else (NaN, inf, strings, complex numbers, ``None``, an empty array)
+            raises ``ValueError``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``theta``.
         """
-        _check_inside("theta", theta, self.contains(theta), "the support 'positive' (theta > 0)")
+        theta = _check_inside("theta", theta, self.contains(theta), "the support 'positive' (theta > 0)")
         return anp.log(theta)
 
     def inverse(self, eta):
         r"""Unconstrained -> constrained: :math:`\theta = e^{\eta}`.
 
-        Chapter: ADVI with constraining transforms.
+        Chapter: ADVI with constraining transforms, equation ``eq-advi-log-jacobian``.
+
+        Parameters
+        ----------
+        eta : array_like
+            Unconstrained values of any shape (at least one entry); finite real numbers. Anything
+            else (NaN, inf, strings, complex numbers, ``None``, an empty array) raises ``ValueError``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``eta``.
         """
-        return anp.exp(eta)
+        return anp.exp(_values("eta", eta))
 
     def inverse_log_abs_det_jacobian(self, eta):
         r"""Elementwise :math:`\log|d e^{\eta}/d\eta| = \eta`.
 
-        Chapter: ADVI with constraining transforms.
+        Chapter: ADVI with constraining transforms, equation ``eq-advi-log-jacobian``.
+
+        Parameters
+        ----------
+        eta : array_like
+            Unconstrained values of any shape (at least one entry); finite real numbers. Anything
+            else (NaN, inf, strings, complex numbers, ``None``, an empty array) raises ``ValueError``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``eta``.
         """
-        return 1.0 * eta
+        return 1.0 * _values("eta", eta)
 
     def inverse_derivative(self, eta):
         r"""Elementwise :math:`d\theta/d\eta = e^{\eta}` (plain numpy, same shape as ``eta``).
 
-        Chapter: ADVI with constraining transforms.
+        Chapter: ADVI with constraining transforms, equation ``eq-advi-log-jacobian``.
+
+        Parameters
+        ----------
+        eta : array_like
+            Unconstrained values of any shape (at least one entry); finite real numbers. Anything
+            else (NaN, inf, strings, complex numbers, ``None``, an empty array) raises ``ValueError``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``eta``.
         """
-        return np.exp(np.asarray(eta, dtype=float))
+        return np.exp(_values("eta", getval(eta)))
 
     def inverse_log_abs_det_jacobian_derivative(self, eta):
         r"""Elementwise :math:`\frac{d}{d\eta}\log|d\theta/d\eta| = \frac{d\eta}{d\eta} = 1` (plain numpy).
 
-        Chapter: ADVI with constraining transforms.
+        Chapter: ADVI with constraining transforms, equation ``eq-advi-log-jacobian``.
+
+        Parameters
+        ----------
+        eta : array_like
+            Unconstrained values of any shape (at least one entry); finite real numbers. Anything
+            else (NaN, inf, strings, complex numbers, ``None``, an empty array) raises ``ValueError``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``eta``.
         """
-        return np.ones_like(np.asarray(eta, dtype=float))
+        return np.ones_like(_values("eta", getval(eta)))
 
     def contains(self, theta):
-        """Elementwise boolean mask: ``0 < theta < inf``.
+        r"""Elementwise boolean mask: ``0 < theta < inf``.
 
-        Chapter: ADVI with constraining transforms.
+        Chapter: ADVI with constraining transforms (the supports of the table of transforms, module
+        docstring; equation ``eq-advi-change-of-variables`` needs :math:`\theta` inside the support).
+
+        Parameters
+        ----------
+        theta : array_like
+            Values of any shape; real numbers (NaN and inf are allowed and are outside). Strings,
+            complex numbers and ``None`` raise ``ValueError``.
+
+        Returns
+        -------
+        ndarray of bool
+            Same shape as ``theta``.
         """
-        t = np.asarray(getval(theta), dtype=float)
+        t = _mask_input("theta", theta)
         return np.isfinite(t) & (t > 0)
 
 
@@ -226,52 +375,122 @@ class IntervalTransform:
     def forward(self, theta):
         r"""Constrained -> unconstrained: :math:`\eta = \log(\theta - a) - \log(b - \theta)`.
 
-        Chapter: ADVI with constraining transforms. Raises ``ValueError`` unless ``a < theta < b``.
+        Chapter: ADVI with constraining transforms, equation ``eq-advi-logit-jacobian``. Raises ``ValueError`` unless ``a < theta < b``.
+
+        Parameters
+        ----------
+        theta : array_like
+            Constrained values of any shape (at least one entry); finite real numbers inside the
+            support. Anything else (NaN, inf, strings, complex numbers, ``None``, an empty array)
+            raises ``ValueError``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``theta``.
         """
-        _check_inside("theta", theta, self.contains(theta),
-                      f"the support ('interval', {self.a}, {self.b}) (a < theta < b)")
+        theta = _check_inside("theta", theta, self.contains(theta),
+                              f"the support ('interval', {self.a}, {self.b}) (a < theta < b)")
         return anp.log(theta - self.a) - anp.log(self.b - theta)
 
     def inverse(self, eta):
         r"""Unconstrained -> constrained: :math:`\theta = a + (b-a)\,\sigma(\eta)`.
 
-        Chapter: ADVI with constraining transforms. For :math:`\eta > 0` it is computed as :math:`b - (b-a)\,\sigma(-\eta)` so that both ends get
+        Chapter: ADVI with constraining transforms, equation ``eq-advi-logit-jacobian``. For :math:`\eta > 0` it is computed as :math:`b - (b-a)\,\sigma(-\eta)` so that both ends get
         the same relative precision.
+
+        Parameters
+        ----------
+        eta : array_like
+            Unconstrained values of any shape (at least one entry); finite real numbers. Anything
+            else (NaN, inf, strings, complex numbers, ``None``, an empty array) raises ``ValueError``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``eta``.
         """
+        eta = _values("eta", eta)
         width = self.b - self.a
         return anp.where(eta > 0, self.b - width * _sigmoid(-eta), self.a + width * _sigmoid(eta))
 
     def inverse_log_abs_det_jacobian(self, eta):
         r"""Elementwise :math:`\log(b-a) - \mathrm{sp}(-\eta) - \mathrm{sp}(\eta)` (stable softplus form).
 
-        Chapter: ADVI with constraining transforms.
+        Chapter: ADVI with constraining transforms, equation ``eq-advi-logit-jacobian``.
+
+        Parameters
+        ----------
+        eta : array_like
+            Unconstrained values of any shape (at least one entry); finite real numbers. Anything
+            else (NaN, inf, strings, complex numbers, ``None``, an empty array) raises ``ValueError``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``eta``.
         """
+        eta = _values("eta", eta)
         return self._log_width - _softplus(-eta) - _softplus(eta)
 
     def inverse_derivative(self, eta):
         r"""Elementwise :math:`d\theta/d\eta = (b-a)\,\sigma(\eta)(1-\sigma(\eta))` (plain numpy).
 
-        Chapter: ADVI with constraining transforms. Computed as
+        Chapter: ADVI with constraining transforms, equation ``eq-advi-logit-jacobian``. Computed as
         :math:`\exp(\log(b-a) - \mathrm{sp}(-\eta) - \mathrm{sp}(\eta))`, which underflows
         gracefully to 0 in the far tails instead of producing ``0 * inf``.
+
+        Parameters
+        ----------
+        eta : array_like
+            Unconstrained values of any shape (at least one entry); finite real numbers. Anything
+            else (NaN, inf, strings, complex numbers, ``None``, an empty array) raises ``ValueError``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``eta``.
         """
-        eta = np.asarray(eta, dtype=float)
+        eta = _values("eta", getval(eta))
         return np.exp(self._log_width - np.logaddexp(0.0, -eta) - np.logaddexp(0.0, eta))
 
     def inverse_log_abs_det_jacobian_derivative(self, eta):
         r"""Elementwise :math:`\frac{d}{d\eta}\log|d\theta/d\eta| = 1 - 2\sigma(\eta) = -\tanh(\eta/2)` (plain numpy).
 
-        Chapter: ADVI with constraining transforms. (Differentiate
+        Chapter: ADVI with constraining transforms, equation ``eq-advi-logit-jacobian``. (Differentiate
         :math:`-\mathrm{sp}(-\eta) - \mathrm{sp}(\eta)`: :math:`\sigma(-\eta) - \sigma(\eta)`.)
+
+        Parameters
+        ----------
+        eta : array_like
+            Unconstrained values of any shape (at least one entry); finite real numbers. Anything
+            else (NaN, inf, strings, complex numbers, ``None``, an empty array) raises ``ValueError``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``eta``.
         """
-        return -np.tanh(0.5 * np.asarray(eta, dtype=float))
+        return -np.tanh(0.5 * _values("eta", getval(eta)))
 
     def contains(self, theta):
-        """Elementwise boolean mask: ``a < theta < b``.
+        r"""Elementwise boolean mask: ``a < theta < b``.
 
-        Chapter: ADVI with constraining transforms.
+        Chapter: ADVI with constraining transforms (the supports of the table of transforms, module
+        docstring; equation ``eq-advi-change-of-variables`` needs :math:`\theta` inside the support).
+
+        Parameters
+        ----------
+        theta : array_like
+            Values of any shape; real numbers (NaN and inf are allowed and are outside). Strings,
+            complex numbers and ``None`` raise ``ValueError``.
+
+        Returns
+        -------
+        ndarray of bool
+            Same shape as ``theta``.
         """
-        t = np.asarray(getval(theta), dtype=float)
+        t = _mask_input("theta", theta)
         return np.isfinite(t) & (t > self.a) & (t < self.b)
 
 
@@ -285,11 +504,15 @@ def _finite_end(name, value):
 
 
 def _check_inside(name, theta, mask, what):
+    """Raise ``ValueError`` naming ``name`` if ``mask`` is not all true; return ``theta`` otherwise."""
     mask = np.asarray(mask)
+    if mask.size == 0:
+        raise ValueError(f"{name} must not be empty")
     if not np.all(mask):
-        t = np.asarray(getval(theta), dtype=float)
+        t = _checks.real_array(name, getval(theta))
         bad = t[~mask] if t.ndim else t
         raise ValueError(f"{name} has value(s) outside {what}: {np.ravel(bad)[:5].tolist()}")
+    return theta if _checks.is_traced(theta) else _checks.real_array(name, theta)
 
 
 def get_transform(support):
@@ -370,8 +593,23 @@ class JointTransform:
     def forward(self, theta):
         r"""Constrained -> unconstrained, :math:`\eta = T(\theta)`: ``(n, dim) -> (n, dim)``.
 
-        Chapter: ADVI with constraining transforms. Raises ``ValueError`` naming ``theta`` (and the
-        column) if any coordinate lies outside its support.
+        Chapter: ADVI with constraining transforms (the map :math:`T` of equation
+        ``eq-advi-change-of-variables``, coordinate by coordinate).
+
+        Parameters
+        ----------
+        theta : array_like, shape (n, dim)
+            Constrained points (a 1-D array of length ``dim`` is one point), finite.
+
+        Returns
+        -------
+        ndarray, shape (n, dim)
+
+        Raises
+        ------
+        ValueError
+            Naming ``theta`` (and the column) if any coordinate lies outside its support, or for a
+            wrong shape or non-numeric entries.
         """
         theta = _checks.samples("theta", theta, self.dim)
         for j, t in enumerate(self.transforms):
@@ -385,14 +623,34 @@ class JointTransform:
     def inverse(self, eta):
         r"""Unconstrained -> constrained, :math:`\theta = T^{-1}(\eta)`: ``(n, dim) -> (n, dim)``.
 
-        Chapter: ADVI with constraining transforms.
+        Chapter: ADVI with constraining transforms (:math:`T^{-1}` of equation
+        ``eq-advi-change-of-variables``). Autograd-differentiable.
+
+        Parameters
+        ----------
+        eta : array_like, shape (n, dim)
+            Unconstrained points, finite.
+
+        Returns
+        -------
+        ndarray, shape (n, dim)
         """
         return self._columns("eta", eta, "inverse")
 
     def inverse_log_abs_det_jacobian(self, eta):
         r""":math:`\log|\det J_{T^{-1}}(\eta)| = \sum_j \log|d\theta_j/d\eta_j|`: ``(n, dim) -> (n,)``.
 
-        Chapter: ADVI with constraining transforms.
+        Chapter: ADVI with constraining transforms, equation ``eq-advi-jacobian-sum``.
+        Autograd-differentiable.
+
+        Parameters
+        ----------
+        eta : array_like, shape (n, dim)
+            Unconstrained points, finite.
+
+        Returns
+        -------
+        ndarray, shape (n,)
         """
         eta = _checks.samples("eta", eta, self.dim)
         total = None
@@ -478,11 +736,23 @@ class JointTransform:
     def contains(self, theta):
         """Boolean mask of shape ``(n,)``: is every coordinate of each row inside its support?
 
-        Chapter: ADVI with constraining transforms.
+        Chapter: ADVI with constraining transforms (the support on which equation
+        ``eq-advi-change-of-variables`` holds).
+
+        Parameters
+        ----------
+        theta : array_like, shape (n, dim) or (dim,)
+            Real numbers; NaN and inf are allowed (they are outside every support).
+
+        Returns
+        -------
+        ndarray of bool, shape (n,)
         """
-        theta = np.asarray(getval(theta), dtype=float)
+        theta = _mask_input("theta", theta)
         if theta.ndim == 1:
             theta = theta[None, :]
+        if theta.ndim != 2 or theta.shape[1] != self.dim:
+            raise ValueError(f"theta must have shape (n_samples, {self.dim}), got {theta.shape}")
         return np.all(np.stack([t.contains(theta[:, j]) for j, t in enumerate(self.transforms)],
                                axis=1), axis=1)
 
@@ -529,7 +799,10 @@ def from_supports(supports):
 def _as_transform(transform):
     if hasattr(transform, "inverse") and hasattr(transform, "inverse_log_abs_det_jacobian"):
         return transform
-    return from_supports(transform)
+    try:
+        return from_supports(transform)
+    except ValueError as exc:
+        raise ValueError(f"transform must be a transform object or a supports list: {exc}") from None
 
 
 def transformed_log_density(log_density, transform):

@@ -59,6 +59,15 @@ class BetaBernoulli:
 
         Rows with :math:`\theta \notin (0, 1)` get ``-inf`` (zero density), never NaN; inside the
         support the function is autograd-differentiable.
+
+        Parameters
+        ----------
+        theta : array_like, shape (n, 1)
+            Finite real numbers.
+
+        Returns
+        -------
+        ndarray, shape (n,)
         """
         theta = _checks.samples("theta", theta, 1)[:, 0]
         inside = (theta > 0) & (theta < 1)
@@ -90,10 +99,20 @@ class BetaBernoulli:
     def posterior_logpdf(self, theta):
         r"""Exact posterior log density :math:`\log \mathrm{Beta}(\theta; a + k, b + n - k)`, elementwise.
 
-        Chapter: ADVI with constraining transforms (for plots of the exact posterior). ``theta`` must be
-        finite; values outside (0, 1) get ``-inf``.
+        Chapter: ADVI with constraining transforms (for plots of the exact posterior; equation
+        ``eq-advi-beta-model``).
+
+        Parameters
+        ----------
+        theta : array_like
+            Any shape, at least one entry; finite real numbers. Values outside (0, 1) get ``-inf``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``theta``.
         """
-        theta = _checks.finite_array("theta", theta)
+        theta = _checks.finite_array("theta", theta, allow_empty=False)
         return stats.beta(self.a_n, self.b_n).logpdf(theta)
 
     def log_evidence(self):

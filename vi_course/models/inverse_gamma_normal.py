@@ -67,19 +67,27 @@ class InverseGammaNormal:
         self.b = _checks.positive_scalar("b", b)
         self.supports = ["positive", "real"]
         self.n = int(self.x.size)
-        self._sx = float(self.x.sum())
-        self._sxx = float((self.x ** 2).sum())
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._sx = float(self.x.sum())
+            self._sxx = float((self.x ** 2).sum())
         # posterior hyperparameters (module docstring)
         self.kappa_n = 1.0 + self.n
         self.mu_n = self._sx / self.kappa_n
         self.a_n = self.a + 0.5 * self.n
         # sum of squares about the mean plus the shrinkage term, written to avoid cancellation
-        xbar = self._sx / self.n
-        centred = float(((self.x - xbar) ** 2).sum())
-        self.b_n = self.b + 0.5 * (centred + self.n * xbar ** 2 / self.kappa_n)
+        with np.errstate(over="ignore", invalid="ignore"):
+            xbar = np.float64(np.mean(self.x))
+            centred = float(((self.x - xbar) ** 2).sum())
+            self.b_n = float(self.b + 0.5 * (centred + self.n * xbar ** 2 / self.kappa_n))
         # constants of the completed-square form of the log joint (see log_joint)
         self._log_const = float(self.a * np.log(self.b) - gammaln(self.a) - 0.5 * self.kappa_n * LOG_2PI)
         self._log_s_coef = self.a + 0.5 * self.kappa_n + 1.0
+        with np.errstate(all="ignore"):
+            finite = all(np.isfinite(v) for v in (self._sx, self._sxx, self.mu_n, self.b_n, self._log_const,
+                                                  self.log_evidence()))
+        if not finite:
+            raise ValueError("x, a and b are too extreme for double precision: the sum of squares of x, "
+                             "the posterior or the evidence overflows")
 
     def __repr__(self):
         return f"InverseGammaNormal(n_data={self.n}, a={self.a}, b={self.b})"
@@ -110,6 +118,15 @@ class InverseGammaNormal:
             \qquad c = a\log b - \log\Gamma(a) - \tfrac{n+1}{2}\log 2\pi ,
 
         with :math:`b_n, \kappa_n, \mu_n` of the module docstring.
+
+        Parameters
+        ----------
+        theta : array_like, shape (n, 2)
+            Rows :math:`(s, m)`; finite real numbers (a 1-D array of length 2 is one row).
+
+        Returns
+        -------
+        ndarray, shape (n,)
         """
         theta = _checks.samples("theta", theta, 2)
         s, m = theta[:, 0], theta[:, 1]
@@ -117,8 +134,9 @@ class InverseGammaNormal:
         all_inside = bool(np.all(inside))
         if not all_inside:  # zero density off the support; keep the arithmetic (and gradient) finite
             s = anp.where(inside, s, 1.0)
+        r = m - self.mu_n
         value = (self._log_const - self._log_s_coef * anp.log(s)
-                 - (self.b_n + 0.5 * self.kappa_n * (m - self.mu_n) ** 2) / s)
+                 - (self.b_n + 0.5 * self.kappa_n * (r * r)) / s)
         return value if all_inside else anp.where(inside, value, -np.inf)
 
     def posterior(self):
@@ -167,9 +185,12 @@ class InverseGammaNormal:
         ndarray
             The log density, broadcast shape of ``s`` and ``m``.
         """
-        s = _checks.finite_array("s", s)
-        m = _checks.finite_array("m", m)
-        s, m = np.broadcast_arrays(s, m)
+        s = _checks.finite_array("s", s, allow_empty=False)
+        m = _checks.finite_array("m", m, allow_empty=False)
+        try:
+            s, m = np.broadcast_arrays(s, m)
+        except ValueError:
+            raise ValueError(f"s and m must have broadcastable shapes, got {s.shape} and {m.shape}") from None
         out = np.full(s.shape, -np.inf)
         ok = s > 0
         ss, mm = s[ok], m[ok]

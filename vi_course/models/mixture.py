@@ -86,7 +86,8 @@ class GaussianMixture:
         self.n = int(self.x.size)
         self.dim = self.n_components
         self.supports = ["real"] * self.n_components
-        self._sxx = float(np.dot(self.x, self.x))
+        with np.errstate(over="ignore"):
+            self._sxx = float(np.dot(self.x, self.x))
         if not np.isfinite(self._sxx):
             raise ValueError("x is too large in magnitude: the sum of squares of x overflows")
         self._log_evidence = None
@@ -105,6 +106,15 @@ class GaussianMixture:
         r"""Log prior :math:`\sum_k \log N(\mu_k; 0, \sigma^2)` for means ``mu`` (S, K); returns (S,).
 
         Chapter: CAVI for the Bayesian Gaussian mixture, equation ``(gmm-model)``.
+
+        Parameters
+        ----------
+        mu : array_like, shape (S, K) or (K,)
+            Component means, finite.
+
+        Returns
+        -------
+        ndarray, shape (S,)
         """
         mu = self._means(mu)
         return -0.5 * (self.n_components * (LOG_2PI + np.log(self.prior_var))
@@ -289,7 +299,7 @@ class GaussianMixture:
         -------
         ndarray, shape (G,)
         """
-        grid = _checks.finite_array("grid", grid, ndim=1)
+        grid = _checks.finite_array("grid", grid, ndim=1, allow_empty=False)
         log_lik, post_mean, post_var = self._enumerate(max_assignments)
         log_w = log_lik - logsumexp(log_lik)
         m1, v1 = post_mean[:, 0], post_var[:, 0]
@@ -297,6 +307,7 @@ class GaussianMixture:
         step = max(1, _ROWS // log_w.size)
         for i in range(0, grid.size, step):
             g = grid[i:i + step, None]
-            log_comp = -0.5 * (LOG_2PI + np.log(v1)[None, :] + (g - m1[None, :]) ** 2 / v1[None, :])
-            out[i:i + step] = np.exp(logsumexp(log_comp + log_w[None, :], axis=1))
+            with np.errstate(over="ignore"):
+                log_comp = -0.5 * (LOG_2PI + np.log(v1)[None, :] + (g - m1[None, :]) ** 2 / v1[None, :])
+                out[i:i + step] = np.exp(logsumexp(log_comp + log_w[None, :], axis=1))
         return out

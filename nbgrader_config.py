@@ -19,8 +19,8 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     DeduplicateIds, IgnorePattern, LimitOutput, OverwriteCells,
                                     OverwriteKernelspec, SaveAutoGrades)
 
-from grading.preprocessors import (HideHiddenTests, JudgeAnswers, ResilientExecute, RestoreMetadata,
-                                  StartJudging)
+from grading.preprocessors import (HideHiddenTests, JudgeAnswers, NeutralizeHTML, ResilientExecute,
+                                  RestoreMetadata, StartJudging)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GRADEBOOK = os.path.join(HERE, "gradebook")
@@ -42,6 +42,7 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.Execute.timeout = 30
 c.Execute.shutdown_kernel = "immediate"
 c.Execute.iopub_timeout = 4
+c.ResilientExecute.total_timeout = 300
 c.OverwriteCells.add_missing_cells = True
 
 # What student code (kernel and judge harness) must never read. StartJudging is configured
@@ -54,10 +55,10 @@ c.JudgeAnswers.total_timeout = 300
 c.JudgeAnswers.memory_mb = 2048
 
 c.Autograde.sanitize_preprocessors = [
-    ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreMetadata, OverwriteCells,
+    RestoreMetadata, ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
     CheckCellMetadata,
 ]
 c.Autograde.autograde_preprocessors = [
     StartJudging, HideHiddenTests, ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-    JudgeAnswers, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+    NeutralizeHTML, JudgeAnswers, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
 ]

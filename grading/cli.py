@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import time
@@ -33,23 +34,73 @@ def cmd_release(args) -> int:
     return 0
 
 
-def _copy_submissions(src: str, dest: str) -> int:
-    copied = 0
+# Student and assignment folder names become nbgrader ids, which nbgrader expands as glob patterns
+# and prints: no wildcards, separators or control characters, no leading dot.
+_SAFE_NAME = re.compile(r"[^\x00-\x1f\x7f*?\[\]/\\]+")
+MAX_FILE_BYTES = 50 << 20
+MAX_FILES = 500                # per submission folder (data files are copied into every sandbox)
+
+
+def safe_name(name: str) -> bool:
+    return bool(_SAFE_NAME.fullmatch(name)) and not name.startswith(".")
+
+
+def _copy_tree(src: str, dest: str, skipped: list, budget: list | None = None) -> None:
+    """Copy the directories and regular files of ``src``; never follow a symbolic link."""
+    budget = [MAX_FILES] if budget is None else budget
+    os.makedirs(dest)
+    for entry in sorted(os.scandir(src), key=lambda e: e.name):
+        if entry.name == ".ipynb_checkpoints":
+            continue
+        target = os.path.join(dest, entry.name)
+        budget[0] -= 1
+        if budget[0] < 0:
+            if budget[0] == -1:
+                skipped.append(f"{src}: everything past the first {MAX_FILES} files")
+        elif entry.is_symlink():
+            skipped.append(f"{entry.path} (a symbolic link)")
+        elif entry.is_dir(follow_symlinks=False):
+            _copy_tree(entry.path, target, skipped, budget)
+        elif not entry.is_file(follow_symlinks=False):
+            skipped.append(f"{entry.path} (not a regular file)")
+        elif entry.stat(follow_symlinks=False).st_size > MAX_FILE_BYTES:
+            skipped.append(f"{entry.path} (larger than {MAX_FILE_BYTES >> 20} MB)")
+        else:
+            shutil.copyfile(entry.path, target)
+
+
+def _copy_submissions(src: str, dest: str) -> tuple[int, list]:
+    """Copy ``src/<student>/<assignment>/`` into ``dest``; return (copied, messages about what was not)."""
+    copied, problems = 0, []
     for student in sorted(os.listdir(src)):
         sdir = os.path.join(src, student)
-        if not os.path.isdir(sdir) or student.startswith("."):
+        if student.startswith(".") or not os.path.isdir(sdir):
+            continue
+        if os.path.islink(sdir) or not safe_name(student):
+            problems.append(f"skipped {sdir!r}: " + ("a symbolic link" if os.path.islink(sdir)
+                                                      else "not a usable student id"))
             continue
         for assignment in sorted(os.listdir(sdir)):
             adir = os.path.join(sdir, assignment)
             if not os.path.isdir(adir):
                 continue
+            if os.path.islink(adir) or not safe_name(assignment):
+                problems.append(f"skipped {adir!r}: " + ("a symbolic link" if os.path.islink(adir)
+                                                          else "not a usable assignment id"))
+                continue
             target = os.path.join(dest, student, assignment)
             if os.path.exists(target):
                 shutil.rmtree(target)
-            shutil.copytree(adir, target, symlinks=False,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+            skipped: list = []
+            try:
+                _copy_tree(adir, target, skipped)
+            except OSError as exc:
+                problems.append(f"skipped {adir!r}: cannot copy it ({exc})")
+                shutil.rmtree(target, ignore_errors=True)
+                continue
+            problems += [f"not copied: {path}" for path in skipped]
             copied += 1
-    return copied
+    return copied, problems
 
 
 def _known_assignments(config) -> set:
@@ -90,15 +141,21 @@ def cmd_autograde(args) -> int:
     submitted = CourseDirectory(config=config).format_path(
         CourseDirectory(config=config).submitted_directory, ".", ".")
     submitted = os.path.normpath(submitted)
+    problems = []
     if args.submissions:
         os.makedirs(submitted, exist_ok=True)
-        n = _copy_submissions(args.submissions, submitted)
+        n, problems = _copy_submissions(args.submissions, submitted)
         print(f"copied {n} submission(s) from {args.submissions}")
-    jobs = [(s, a) for s in sorted(os.listdir(submitted)) if os.path.isdir(os.path.join(submitted, s))
-            for a in sorted(os.listdir(os.path.join(submitted, s)))
-            if os.path.isdir(os.path.join(submitted, s, a))] if os.path.isdir(submitted) else []
+        for line in problems:
+            print(line)
+    jobs = _find_jobs(submitted)
     if args.assignment:
         jobs = [(s, a) for s, a in jobs if a in args.assignment]
+    known = set(course.assignments(args.root)) | _known_assignments(config)
+    for student, assignment in [(s, a) for s, a in jobs if a not in known]:
+        problems.append(f"skipped {student}/{assignment}: no assignment {assignment!r} in solutions/")
+        print(problems[-1])
+    jobs = [(s, a) for s, a in jobs if a in known]
     if not jobs:
         print("no submissions found in", submitted)
         return 1
@@ -126,8 +183,19 @@ def cmd_autograde(args) -> int:
             failures += 1
             print(f"FAILED ({type(exc).__name__}: {str(exc).strip().splitlines()[-1:] or ''})", flush=True)
     print(f"autograded {len(jobs) - failures} of {len(jobs)} submission(s)"
-          + (f"; {failures} failed (see messages above)" if failures else ""))
-    return 1 if failures else 0
+          + (f"; {failures} failed (see messages above)" if failures else "")
+          + (f"; {len(problems)} problem(s) with the submitted files (see above)" if problems else ""))
+    return 1 if failures or problems else 0
+
+
+def _find_jobs(submitted: str) -> list:
+    """(student, assignment) of every real, safely named folder ``submitted/<student>/<assignment>``."""
+    def folders(path):
+        return [n for n in sorted(os.listdir(path)) if safe_name(n)
+                and os.path.isdir(os.path.join(path, n)) and not os.path.islink(os.path.join(path, n))]
+    if not os.path.isdir(submitted):
+        return []
+    return [(s, a) for s in folders(submitted) for a in folders(os.path.join(submitted, s))]
 
 
 def cmd_feedback(args) -> int:

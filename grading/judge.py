@@ -52,7 +52,7 @@ def main() -> None:
     job = json.loads(sys.stdin.read())
     limits = job.get("limits", {})
     sandbox.set_limits(limits.get("cpu"), limits.get("memory"), limits.get("fsize"))
-    sandbox.restrict(read=sandbox.python_read_roots(), write=[os.getcwd()])
+    sandbox.confine(read=sandbox.python_read_roots(), write=[os.getcwd()])
     signal.signal(signal.SIGALRM, _on_alarm)
 
     def send(**event):

@@ -4,8 +4,8 @@
 reads the connection file (to allow binding exactly the kernel's ZMQ ports), applies the limits
 and the Landlock rules, scrubs the environment and then ``exec``s the real kernel. The
 kernel can then read only the Python installation and its own working directory (a private
-temporary copy of the assignment's data files), write only there, open no TCP connection, and
-cannot signal processes outside its sandbox (e.g. the grader).
+temporary copy of the assignment's data files), write only there, open no TCP connection,
+cannot signal processes outside its sandbox (e.g. the grader), and cannot start processes.
 """
 from __future__ import annotations
 

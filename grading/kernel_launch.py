@@ -31,7 +31,7 @@ def _launch(argv):
     sandbox.seed_matplotlib_cache(env["MPLCONFIGDIR"])
     sandbox.set_limits(settings.get("cpu"), settings.get("memory"), 64 << 20)
     read = list(settings["read"]) + ([connection_file] if connection_file else [])
-    sandbox.restrict(read=read, write=[cwd], bind_ports=[0, *ports], forbidden=settings.get("forbidden", []))
+    sandbox.confine(read=read, write=[cwd], bind_ports=[0, *ports], forbidden=settings.get("forbidden", []))
     saved_stderr = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)          # the kernel's own fds: student output reaches the grader only

@@ -2,12 +2,16 @@
 
 Registered in ``nbgrader_config.py``:
 
-* :class:`RestoreMetadata` (sanitize stage, before ``OverwriteCells``): every cell's nbgrader
-  flags are reset from the gradebook; cells claiming unknown ids lose their nbgrader metadata.
+* :class:`RestoreMetadata` (sanitize stage, first): every cell's nbgrader metadata is rebuilt
+  from the gradebook; cells claiming unknown ids, malformed metadata, or an id an earlier cell
+  already has (nbgrader's ``DeduplicateIds`` only sees cells the student flagged) lose it, and
+  deleted nbgrader cells are put back.
 * :class:`HideHiddenTests` (autograde stage, before execution): test cells are executed without
   their hidden region, so the kernel never sees a ``CHECK`` (and feedback never shows one).
 * :class:`ResilientExecute` (replaces nbgrader's ``Execute``): runs the kernel in the sandbox in a
   private working directory; a dead or unresponsive kernel stops execution of that notebook only.
+* :class:`NeutralizeHTML` (after execution): outputs and markdown carry no live HTML into the
+  formgrader or the feedback pages.
 * :class:`StartJudging` (before execution) starts grading every autograded part from the
   sanitized cell sources with :func:`grading.program.grade`, in a background thread;
   :class:`JudgeAnswers` (after execution, before ``SaveAutoGrades``) waits for the verdicts and
@@ -17,17 +21,20 @@ Registered in ``nbgrader_config.py``:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import threading
+import time
 
-from nbformat.v4 import new_output
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 from nbgrader import utils
 from nbgrader.api import Gradebook
+from nbgrader.nbgraderformat import SCHEMA_VERSION
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Float, Integer, List
 
-from . import program
+from . import program, runner
 from .kernel import SandboxedKernelManager
 from .spec import SpecError, parse_check, strip_hidden
 
@@ -51,28 +58,47 @@ def autograded_tests(trusted: dict) -> set:
             if t["grade"] and not t["solution"] and t["cell_type"] == "code"}
 
 
+def _trusted_metadata(gid: str, t: dict) -> dict:
+    meta = {"grade_id": gid, "grade": t["grade"], "solution": t["solution"], "locked": t["locked"],
+            "schema_version": SCHEMA_VERSION}
+    if t["task"]:
+        meta["task"] = True
+    if t["grade"]:
+        meta["points"] = t["points"]
+    return meta
+
+
 class RestoreMetadata(NbGraderPreprocessor):
-    """Reset nbgrader flags of every cell from the gradebook (students can edit metadata)."""
+    """Rebuild every cell's nbgrader metadata from the gradebook (students can edit metadata).
+
+    A cell keeps nbgrader metadata only when it claims a known grade id that no earlier cell
+    claims; its flags, points and schema version then come from the gradebook. Cells of the
+    gradebook missing from the notebook are put back (after the previous one present) with the
+    released source, so nbgrader never stumbles over a deleted cell.
+    """
 
     def preprocess(self, nb, resources):
         trusted = trusted_cells(resources)
+        seen = set()
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader")
             if meta is None:
                 continue
-            t = trusted.get(meta.get("grade_id"))
-            if t is None:
+            gid = meta.get("grade_id") if isinstance(meta, dict) else None
+            if not isinstance(gid, str) or gid not in trusted or gid in seen:
                 del cell.metadata["nbgrader"]
                 continue
-            meta.update(grade=t["grade"], solution=t["solution"], locked=t["locked"])
-            if t["task"]:
-                meta["task"] = True
-            else:
-                meta.pop("task", None)
-            if t["grade"]:
-                meta["points"] = t["points"]
-            else:
-                meta.pop("points", None)
+            seen.add(gid)
+            cell.metadata["nbgrader"] = _trusted_metadata(gid, trusted[gid])
+        position = 0
+        for gid, t in trusted.items():
+            found = [i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == gid]
+            if found:
+                position = found[0] + 1
+                continue
+            make = new_code_cell if t["cell_type"] == "code" else new_markdown_cell
+            nb.cells.insert(position, make(t["source"], metadata={"nbgrader": _trusted_metadata(gid, t)}))
+            position += 1
         return nb, resources
 
 
@@ -102,6 +128,7 @@ class ResilientExecute(Execute):
 
     forbidden_paths = List([], help="Trees the kernel must not read (solutions, gradebook, ...).").tag(config=True)
     max_output_bytes = Integer(1 << 20, help="Output kept per cell; the rest is dropped.").tag(config=True)
+    total_timeout = Float(600.0, help="Seconds for the whole notebook; later cells are not run.").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
@@ -110,6 +137,7 @@ class ResilientExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         self._stopped = None
         self._output_bytes = {}
+        self._deadline = time.monotonic() + self.total_timeout
         SandboxedKernelManager.forbidden = list(self.forbidden_paths)
         meta = resources.setdefault("metadata", {})
         original = meta.get("path")
@@ -117,6 +145,8 @@ class ResilientExecute(Execute):
         for path in _data_files(original):
             shutil.copy(path, workdir)
         meta["path"] = workdir
+        self._disk = runner.DiskWatch(workdir, self._kill_kernel)
+        self._disk.start()
         try:
             return super().preprocess(nb, resources, km)
         except Exception as exc:  # noqa: BLE001 - kernel trouble must not stop the grading
@@ -124,13 +154,20 @@ class ResilientExecute(Execute):
                            type(exc).__name__, exc)
             return nb, resources
         finally:
+            self._disk.stop()
             meta["path"] = original
-            shutil.rmtree(workdir, ignore_errors=True)
+            runner._rmtree(workdir)
+
+    def _kill_kernel(self):
+        process = getattr(getattr(getattr(self, "km", None), "provisioner", None), "process", None)
+        if process is not None:
+            process.kill()
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content", {})
         size = len(str(content.get("text", ""))) + len(str(content.get("traceback", ""))) \
             + sum(len(str(v)) for v in (content.get("data") or {}).values())
+        size = max(size, 256)            # also bounds the number of (empty) outputs per cell
         used = self._output_bytes.get(cell_index, 0)
         if used + size > self.max_output_bytes:
             if used <= self.max_output_bytes:
@@ -144,6 +181,8 @@ class ResilientExecute(Execute):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
+        if not self._stopped and time.monotonic() > self._deadline:
+            self._stopped = f"the notebook ran longer than {self.total_timeout:g} s in total"
         if self._stopped:
             cell.outputs = [new_output("error", ename="NotRun", evalue=self._stopped,
                                        traceback=[f"Not run: {self._stopped}"])]
@@ -152,12 +191,42 @@ class ResilientExecute(Execute):
             return super().preprocess_cell(cell, resources, index)
         except Exception as exc:  # noqa: BLE001 - DeadKernelError, CellTimeoutError, ...
             self._stopped = f"the kernel stopped in cell {index + 1} ({type(exc).__name__})"
+            if self._disk.exceeded:
+                self._stopped += (f": its files took more than {runner.MAX_DISK_BYTES >> 20} MB "
+                                  f"or {runner.MAX_DISK_ENTRIES} entries")
             self.log.warning("%s; the remaining cells are not executed", self._stopped)
             self.shutdown_kernel = "immediate"
             cell.outputs = list(cell.get("outputs", [])) + [
                 new_output("error", ename=type(exc).__name__, evalue=str(exc)[:500],
                            traceback=[f"The kernel stopped while running this cell: {exc}"[:1000]])]
             return cell, resources
+
+
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+INERT_MIMETYPES = {"text/plain", "text/latex", "image/png", "image/jpeg"}
+
+
+class NeutralizeHTML(NbGraderPreprocessor):
+    """No student content reaches nbgrader's formgrader or feedback pages as live HTML.
+
+    Those pages render outputs and markdown unsanitized, so a student's ``<img onerror=...>`` would
+    run in the instructor's Jupyter session (and could change grades). Code outputs keep only
+    inert mimetypes (text, LaTeX, PNG, JPEG); in markdown and raw cells every ``<`` that would
+    open a tag gets a space after it, which makes it text (TeX ignores the space in math).
+    """
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type in ("markdown", "raw"):
+            cell.source = _TAG_START.sub("< ", cell.source)
+        for output in cell.get("outputs", []):
+            data = output.get("data")
+            if data is None:
+                continue
+            for key in [k for k in data if k not in INERT_MIMETYPES]:
+                del data[key]
+            if not data:
+                data["text/plain"] = "[output removed by the grader: only text and images are kept]"
+        return cell, resources
 
 
 class JudgeAnswers(NbGraderPreprocessor):
@@ -228,6 +297,9 @@ class JudgeAnswers(NbGraderPreprocessor):
         if not info.get("landlock"):
             self.log.warning("Landlock is not available: student code was NOT confined to its "
                              "sandbox directory (it could read course files)")
+        if not info.get("no_processes"):
+            self.log.warning("seccomp is not available: student code could start processes that "
+                             "outlive its grading")
         for cell in nb.cells:
             gid = cell.metadata.get("nbgrader", {}).get("grade_id")
             if cell.cell_type == "code" and gid in tests:

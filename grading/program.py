@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 
 from . import runner, sandbox
@@ -26,7 +27,7 @@ HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness.py")
 @dataclass
 class Limits:
     cell_seconds: float = 30.0       # a cell (or one answer's extraction) running longer is stopped
-    total_seconds: float = 300.0     # one harness run
+    total_seconds: float = 300.0     # all harness runs of one notebook, restarts included
     memory_mb: int = 2048
     judge_part_seconds: int = 30
     restarts: int = 3
@@ -41,20 +42,12 @@ class Cell:
     part: str | None = None   # grade id when this is an autograded test cell
 
 
-def to_python(source: str) -> str:
-    """IPython syntax (magics, ``!cmd``) to plain Python calling ``get_ipython()`` (text only)."""
-    try:
-        from IPython.core.inputtransformer2 import TransformerManager
-        return TransformerManager().transform_cell(source)
-    except Exception:  # noqa: BLE001 - leave it to the harness to report the syntax error
-        return source
-
-
 def _describe_stop(result: runner.RunResult, limits: Limits) -> str:
     return {
         "timeout": f"it ran longer than {limits.total_seconds:g} s in total",
         "idle": f"it ran longer than {limits.cell_seconds:g} s",
         "overflow": "it produced too much output for the grader",
+        "disk": f"it wrote more than {runner.MAX_DISK_BYTES >> 20} MB or {runner.MAX_DISK_ENTRIES} files",
     }.get(result.stopped, f"the process stopped (exit status {result.returncode}; it may have "
                           "exited, been killed, or run out of memory)")
 
@@ -64,16 +57,19 @@ def run_harness(cells: list, parts: dict, limits: Limits) -> tuple[dict, dict, d
     steps = []
     for cell in cells:
         if cell.part is None:
-            steps.append({"cell": cell.index, "source": to_python(cell.source)})
+            steps.append({"cell": cell.index, "source": cell.source})
         elif cell.part in parts and parts[cell.part].get("spec"):
             steps.append({"part": cell.part, **public_part(parts[cell.part]["spec"])})
     answers: dict = {}
     cell_errors: dict = {}
     skip: set = set()
     info = {"landlock": 0}
+    deadline = time.monotonic() + limits.total_seconds
+    out_of_time = f"your code ran longer than {limits.total_seconds:g} s in total"
     for _attempt in range(limits.restarts + 1):
         todo = [s for s in steps if "cell" in s or s["part"] not in answers]
-        if not any("part" in s for s in todo):
+        budget = deadline - time.monotonic()
+        if not any("part" in s for s in todo) or budget < 1:
             break
         workdir = tempfile.mkdtemp(prefix="vi-harness-")
         for path in limits.data_files:
@@ -84,15 +80,16 @@ def run_harness(cells: list, parts: dict, limits: Limits) -> tuple[dict, dict, d
                "limits": {"cpu": int(limits.total_seconds) + 5, "memory": limits.memory_mb << 20,
                           "fsize": 64 << 20}}
         try:
-            result = runner.run_child([HARNESS], job, limits.total_seconds, limits.cell_seconds,
-                                      workdir=workdir)
+            result = runner.run_child([HARNESS], job, budget, limits.cell_seconds, workdir=workdir)
         finally:
             runner._rmtree(workdir)
         where = None
         for ev in result.events:
             kind = ev.get("ev")
+            if not (isinstance(ev.get("cell", 0), int) and isinstance(ev.get("part", ""), str)):
+                continue                    # forged by student code: ids must stay hashable
             if kind == "start":
-                info["landlock"] = ev.get("landlock", 0)
+                info.update({k: ev.get(k) for k in ("landlock", "no_capabilities", "no_processes")})
             elif kind == "cell":
                 where = ("cell", ev.get("cell"))
             elif kind == "cell_error":
@@ -121,7 +118,8 @@ def run_harness(cells: list, parts: dict, limits: Limits) -> tuple[dict, dict, d
             break
     for s in steps:
         if "part" in s and s["part"] not in answers:
-            answers[s["part"]] = {"error": "your code stopped the grader too many times"}
+            answers[s["part"]] = {"error": out_of_time if time.monotonic() > deadline - 1
+                                  else "your code stopped the grader too many times"}
     return answers, cell_errors, info
 
 

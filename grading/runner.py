@@ -3,8 +3,9 @@
 The child gets: ``python -I`` (no user site, no PYTHON* variables, script dir not on sys.path), a
 fresh temporary working directory, a scrubbed environment, its job as JSON on stdin, and the
 write end of a pipe as ``argv[1]``. It reports JSON lines on that pipe (the *channel*). The parent
-enforces a total deadline, an idle deadline (no event for too long), a cap on channel bytes, keeps
-only the first few KB of stdout/stderr, and kills the child's whole process group at the end.
+enforces a total deadline, an idle deadline (no event for too long), a cap on channel bytes and on
+the files left in the working directory, keeps only the first few KB of stdout/stderr, and kills
+the child's whole process group at the end.
 """
 from __future__ import annotations
 
@@ -21,12 +22,15 @@ from dataclasses import dataclass, field
 
 MAX_CHANNEL_BYTES = 32 * 1024 * 1024
 KEEP_OUTPUT_BYTES = 8 * 1024
+MAX_DISK_BYTES = 512 * 1024 * 1024      # files student code may leave in its working directory
+MAX_DISK_ENTRIES = 20_000
+DISK_CHECK_SECONDS = 0.25
 
 
 @dataclass
 class RunResult:
     events: list = field(default_factory=list)
-    stopped: str | None = None        # None (finished), "timeout", "idle", "overflow", "crashed"
+    stopped: str | None = None        # None (finished), "timeout", "idle", "overflow", "disk", "crashed"
     returncode: int | None = None
     stderr: str = ""
     seconds: float = 0.0
@@ -87,7 +91,8 @@ def run_child(argv_tail: list, job: dict, total_timeout: float, idle_timeout: fl
     for t in threads:
         t.start()
     try:
-        result.stopped = _read_channel(read_fd, result.events, started, total_timeout, idle_timeout)
+        result.stopped = _read_channel(read_fd, result.events, started, total_timeout, idle_timeout,
+                                       workdir)
     finally:
         os.close(read_fd)
         _kill_group(proc)
@@ -103,15 +108,21 @@ def run_child(argv_tail: list, job: dict, total_timeout: float, idle_timeout: fl
     return result
 
 
-def _read_channel(fd, events, started, total_timeout, idle_timeout) -> str | None:
+def _read_channel(fd, events, started, total_timeout, idle_timeout, workdir) -> str | None:
     buffer, received, last = b"", 0, time.monotonic()
+    checked = last
     while True:
         now = time.monotonic()
         if now - started > total_timeout:
             return "timeout"
         if now - last > idle_timeout:
             return "idle"
-        wait = max(0.01, min(total_timeout - (now - started), idle_timeout - (now - last)))
+        if now - checked > DISK_CHECK_SECONDS:
+            checked = now
+            if disk_exceeded(workdir):
+                return "disk"
+        wait = max(0.01, min(total_timeout - (now - started), idle_timeout - (now - last),
+                             DISK_CHECK_SECONDS))
         ready, _, _ = select.select([fd], [], [], wait)
         if not ready:
             continue
@@ -131,6 +142,44 @@ def _read_channel(fd, events, started, total_timeout, idle_timeout) -> str | Non
                 continue
             if isinstance(event, dict):
                 events.append(event)
+
+
+def disk_exceeded(path: str, max_bytes: int = MAX_DISK_BYTES, max_entries: int = MAX_DISK_ENTRIES) -> bool:
+    """Whether the files under ``path`` take more than ``max_bytes`` or number more than ``max_entries``."""
+    size, entries, stack = 0, 0, [path]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    entries += 1
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    else:
+                        size += entry.stat(follow_symlinks=False).st_blocks * 512
+                    if size > max_bytes or entries > max_entries:
+                        return True
+        except OSError:
+            continue
+    return False
+
+
+class DiskWatch(threading.Thread):
+    """Call ``on_exceeded`` once when the files under ``path`` exceed :func:`disk_exceeded`'s limits."""
+
+    def __init__(self, path: str, on_exceeded):
+        super().__init__(daemon=True, name="vi-course-disk-watch")
+        self.path, self.on_exceeded, self.exceeded = path, on_exceeded, False
+        self._stop_event = threading.Event()
+
+    def run(self):
+        while not self._stop_event.wait(DISK_CHECK_SECONDS):
+            if disk_exceeded(self.path):
+                self.exceeded = True
+                self.on_exceeded()
+                return
+
+    def stop(self):
+        self._stop_event.set()
 
 
 def _kill_group(proc):

@@ -9,6 +9,13 @@ connections (ABI >= 4). That keeps student code away from ``solutions/``, the gr
 grading package's files and the grader process itself. When the running kernel has no Landlock,
 :func:`restrict` returns 0 and the caller logs that the filesystem is NOT confined.
 
+A seccomp filter (:func:`forbid_new_processes`) makes ``fork``, ``vfork`` and ``clone`` without
+``CLONE_THREAD`` fail: student code can start threads but no process, so nothing it starts
+outlives the sandboxed process (no detached processes, no fork bombs). It also refuses System V
+IPC, whose objects persist. :func:`drop_capabilities` matters when grading runs as root: without
+it student code could raise its own resource limits, reboot the machine or load modules.
+:func:`confine` applies all three.
+
 Only the Python standard library is used: this module is imported by the harness and the kernel
 launcher before any student code runs.
 """
@@ -33,7 +40,10 @@ _READ = _EXECUTE | _READ_FILE | _READ_DIR
 _NET_BIND, _NET_CONNECT = 1, 2
 _SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1, 2
 
-SYSTEM_READ_ROOTS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys")
+# "/proc/self" is resolved when the rules are made: the process's own /proc directory only, so
+# student code cannot read the environment or the memory maps of the grader or other processes.
+SYSTEM_READ_ROOTS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/sys", "/proc/self",
+                     "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
 
 
@@ -172,6 +182,86 @@ def restrict(read=(), write=(), bind_ports=(), forbidden=()) -> int:
     finally:
         os.close(fd)
     return abi
+
+
+# seccomp, per machine: audit arch, syscalls that fail with EPERM (fork, vfork and System V IPC,
+# whose objects outlive the process and are shared between users), clone, clone3
+_SECCOMP_ARCHS = {
+    "x86_64": (0xC000003E, (57, 58, 29, 30, 31, 64, 65, 66, 67, 68, 69, 70, 71, 220), 56, 435),
+    "aarch64": (0xC00000B7, tuple(range(186, 198)), 220, 435),
+}
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, _PR_CAPBSET_DROP = 22, 2, 24
+_CLONE_THREAD = 0x00010000
+_RET_ALLOW, _RET_KILL, _RET_ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
+_EPERM, _ENOSYS = 1, 38
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def forbid_new_processes() -> bool:
+    """Install a seccomp filter: no new process (threads are fine); False if not supported here.
+
+    ``fork``/``vfork`` and ``clone`` without ``CLONE_THREAD`` fail with EPERM; ``clone3`` (whose flags
+    a filter cannot read) fails with ENOSYS, which makes the C library fall back to ``clone``
+    for threads. System V IPC fails with EPERM. Syscalls of another ABI (32-bit calls on
+    x86_64) kill the process.
+    """
+    import platform
+    machine = platform.machine()
+    if not sys.platform.startswith("linux") or machine not in _SECCOMP_ARCHS:
+        return False
+    arch, denied, clone, clone3 = _SECCOMP_ARCHS[machine]
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    deny = _RET_ERRNO | _EPERM
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, _RET_KILL), (ld, 0, 0, 0),
+            (jge, 0, 1, 0x40000000), (ret, 0, 0, _RET_KILL)]          # x32 syscall numbers
+    for nr in denied:
+        prog += [(jeq, 0, 1, nr), (ret, 0, 0, deny)]
+    prog += [(jeq, 0, 1, clone3), (ret, 0, 0, _RET_ERRNO | _ENOSYS),
+             (jeq, 0, 3, clone), (ld, 0, 0, 16),                     # clone: low word of flags
+             (jset, 1, 0, _CLONE_THREAD), (ret, 0, 0, deny), (ret, 0, 0, _RET_ALLOW)]
+    filters = (_SockFilter * len(prog))(*[_SockFilter(*f) for f in prog])
+    fprog = _SockFprog(len(prog), filters)
+    libc = _libc()
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return False
+    return libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) == 0
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def drop_capabilities() -> bool:
+    """Give up every capability (a no-op for an ordinary user; for root, what makes the resource
+    limits binding and keeps student code from rebooting, loading modules, raw I/O, ...)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = _libc()
+    for cap in range(64):                 # the bounding set: fails harmlessly past the last one
+        libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
+    header = _CapHeader(0x20080522, 0)    # _LINUX_CAPABILITY_VERSION_3
+    return libc.capset(ctypes.byref(header), (_CapData * 2)()) == 0
+
+
+def confine(read=(), write=(), bind_ports=(), forbidden=()) -> dict:
+    """Everything :mod:`grading` does before running student code, after :func:`set_limits`:
+    Landlock (:func:`restrict`), no capabilities, no new processes. Returns what took effect."""
+    abi = restrict(read, write, bind_ports, forbidden)
+    return {"landlock": abi, "no_capabilities": drop_capabilities(),
+            "no_processes": forbid_new_processes()}
 
 
 def _add_path_rule(libc, ruleset_fd: int, path: str, access: int) -> None:

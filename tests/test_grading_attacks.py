@@ -5,12 +5,14 @@ kills the batch). Here each tampered part must score 0 while the untampered part
 notebook, and the other students of the batch, are graded normally. The attacks target the
 pilot exercise (is_basics/ex1_unbiased_is); the judge-level attacks at the end need no nbgrader.
 """
+import copy
 import os
 import textwrap
 
+import nbformat
 import pytest
 
-from grading_helpers import REPO, autograde, part_results, read_nb, replace_cells
+from grading_helpers import REPO, part_results, read_nb, replace_cells, run_cli, write_submissions
 
 pytestmark = [pytest.mark.xdist_group("grading_attacks"), pytest.mark.slow]
 
@@ -203,6 +205,111 @@ def attack_submissions(root: str) -> dict:
     }
 
 
+MARKER = f"vi-course-attack-{os.getpid()}"
+
+
+def _solution(nb, gid: str) -> str:
+    """The solution code of answer cell ``gid`` (without the nbgrader markers)."""
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+    return "\n".join(line for line in cell.source.splitlines() if "### " not in line) + "\n"
+
+
+def tampered_notebooks(root: str, source) -> dict:
+    """student -> notebook of the attacks that edit more than answer cells (files: plant_files)."""
+    from grading.spec import strip_hidden
+    student_view = copy.deepcopy(source)          # what a student has: no hidden tests
+    for cell in student_view.cells:
+        cell.source = strip_hidden(cell.source)
+    # files of the submission folder: a symlink to the solutions (see plant_files), and
+    # live HTML / JavaScript in outputs and in the written answer (formgrader, feedback pages)
+    links = replace_cells(source, {
+        "answer_evidence": _src("""
+            import re
+            text = open("notes.txt").read()
+            found = re.search(r"'answer': 'evidence_expr'.*?'reference': '([^']*)'", text, re.S)
+            evidence_expr = sp.sympify(found.group(1), locals={"x": x})
+        """),
+        "answer_weight": _solution(source, "answer_weight") + _src("""
+            from IPython.display import HTML, Javascript, display
+            display(HTML("<img src=x onerror=alert(1)>"))
+            display(Javascript("alert(2)"))
+        """),
+        "proof_unbiased": "My proof <img src=x onerror=alert(3)> uses $q<p$. <script>alert(4)</script>",
+    })
+    # metadata: a flag-less copy of a test cell's id after it, malformed nbgrader metadata, a
+    # deleted answer and test cell pair, another kernel
+    meta = copy.deepcopy(student_view)
+    meta.cells = [c for c in meta.cells
+                  if c.metadata.get("nbgrader", {}).get("grade_id") not in ("answer_mc", "test_mc")]
+    meta.cells.append(nbformat.v4.new_code_cell("evidence_expr = 0", metadata={"nbgrader": {
+        "grade_id": "test_evidence", "grade": False, "solution": False, "locked": False}}))
+    for junk in ("junk", {"grade_id": 5, "grade": True, "points": 9}, {"grade": True, "points": 9}):
+        meta.cells.append(nbformat.v4.new_code_cell("pass", metadata={"nbgrader": junk}))
+    meta.metadata["kernelspec"] = {"name": "bash", "display_name": "Bash", "language": "bash"}
+    # processes, /proc, resource limits, the result channel and the disk
+    procs = replace_cells(source, {
+        "answer_weight": _src("""
+            import json, os, sys
+            if len(sys.argv) > 1 and sys.argv[1].isdigit():     # the harness's result channel
+                for event in [{"ev": "cell_error", "cell": [1], "error": "x"},
+                              {"ev": "answer", "part": ["test_mc"], "value": 1},
+                              {"ev": "extract", "part": {"a": 1}}]:
+                    os.write(int(sys.argv[1]), (json.dumps(event) + "\\n").encode())
+        """) + _solution(source, "answer_weight"),
+        "answer_evidence": _src(f"""
+            import os, resource, sys
+            notes = []
+            try:
+                open(f"/proc/{{os.getppid()}}/environ", "rb").read()
+                notes.append("environ: READ")
+            except OSError as exc:
+                notes.append(f"environ: {{type(exc).__name__}}")
+            for _ in range(3):
+                try:
+                    pid = os.fork()
+                except OSError as exc:
+                    notes.append(f"fork: {{type(exc).__name__}}")
+                    break
+                if pid == 0:
+                    os.setsid()
+                    os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)",
+                                              {MARKER!r}])
+            else:
+                notes.append("fork: allowed")
+            try:
+                resource.setrlimit(resource.RLIMIT_CPU, (resource.RLIM_INFINITY,) * 2)
+                notes.append("rlimit: raised")
+            except (ValueError, OSError) as exc:
+                notes.append(f"rlimit: {{type(exc).__name__}}")
+            raise RuntimeError("; ".join(notes))
+        """),
+        "answer_mc": _src("""
+            block = b"\\0" * (50 << 20)
+            for i in range(16):
+                with open(f"junk{i}", "wb") as fh:
+                    fh.write(block)
+            mc_mean_evidence = 0.16
+        """),
+    })
+    return {"links": links, "meta": meta, "procs": procs}
+
+
+def plant_files(folder: str, root: str) -> None:
+    """Submission folders a student can craft in an archive: symlinks, a FIFO, odd names."""
+    incoming = os.path.join(folder, "links", ASSIGNMENT)
+    os.symlink(os.path.join(root, "solutions", ASSIGNMENT, NOTEBOOK + ".ipynb"),
+               os.path.join(incoming, "notes.txt"))
+    os.mkfifo(os.path.join(incoming, "pipe.txt"))
+    os.symlink(os.path.join(root, "solutions"), os.path.join(folder, "mirror"))
+    os.makedirs(os.path.join(folder, "copycat"))
+    os.symlink(os.path.join(folder, "honest", ASSIGNMENT), os.path.join(folder, "copycat", ASSIGNMENT))
+    for student, assignment in (("*", ASSIGNMENT), ("stray", "no_such_assignment")):
+        os.makedirs(os.path.join(folder, student, assignment))
+        nbformat.write(read_nb(SOURCE), os.path.join(folder, student, assignment, NOTEBOOK + ".ipynb"))
+
+
+NOT_GRADED = {"mirror": "a symbolic link", "copycat": "a symbolic link", "*": "not a usable student id",
+              "stray": "no assignment 'no_such_assignment'"}
 TAMPERED = {
     "overrides": PARTS,
     "replaced": {"test_evidence", "test_mc"},
@@ -210,6 +317,9 @@ TAMPERED = {
     "loop": {"test_mc"},
     "crash": {"test_mc"},
     "forged": {"test_weight", "test_evidence", "test_mc"},
+    "links": {"test_evidence"},
+    "meta": {"test_mc"},
+    "procs": {"test_evidence", "test_mc"},
 }
 
 
@@ -232,7 +342,12 @@ def batch(tmp_path_factory):
                     cell.source = "pass"
                     meta.update(grade=False, points=100, locked=False)
         submissions[student] = (ASSIGNMENT, NOTEBOOK, nb)
-    proc = autograde(root, submissions, tmp)
+    for student, nb in tampered_notebooks(root, source).items():
+        submissions[student] = (ASSIGNMENT, NOTEBOOK, nb)
+    folder = os.path.join(tmp, "incoming")
+    write_submissions(folder, submissions)
+    plant_files(folder, root)
+    proc = run_cli(root, "autograde", "--submissions", folder)
     return {"root": root, "proc": proc, "students": sorted(submissions)}
 
 
@@ -255,11 +370,23 @@ def _assert_tampered(batch, student):
 
 def test_the_whole_batch_is_graded(batch):
     out = batch["proc"].stdout
-    assert batch["proc"].returncode == 0, out + batch["proc"].stderr[-3000:]
     n = len(batch["students"])
     for k, student in enumerate(batch["students"], 1):
-        assert f"[{k}/{n}] {student} {ASSIGNMENT} ... " in out
-    assert f"autograded {n} of {n}" in out
+        assert f"[{k}/{n}] {student} {ASSIGNMENT} ... " in out, out + batch["proc"].stderr[-3000:]
+    assert f"autograded {n} of {n} submission(s); " in out, out
+    assert batch["proc"].returncode == 1, "the skipped submissions must show in the exit status"
+
+
+def test_symlinks_fifos_odd_names_and_unknown_assignments_are_skipped_with_a_message(batch):
+    out = batch["proc"].stdout
+    for student, why in NOT_GRADED.items():
+        line = next((l for l in out.splitlines() if l.startswith("skipped") and student in l), "")
+        assert why in line, out
+        assert not os.path.exists(os.path.join(batch["root"], "gradebook", "autograded", student))
+    assert "links/is_basics/notes.txt (a symbolic link)" in out
+    assert "links/is_basics/pipe.txt (not a regular file)" in out
+    message = _assert_tampered(batch, "links")["test_evidence"]["message"]
+    assert "FileNotFoundError" in message
 
 
 def test_honest_student_gets_full_marks(batch):
@@ -302,6 +429,46 @@ def test_d_infinite_loop_ignoring_interrupts(batch):
 def test_d_killing_the_grader_or_the_kernel(batch):
     results = _assert_tampered(batch, "crash")
     assert "did not finish" in results["test_mc"]["message"]
+
+
+def test_outputs_and_written_answers_carry_no_live_html(batch):
+    path = os.path.join(batch["root"], "gradebook", "autograded", "links", ASSIGNMENT, NOTEBOOK + ".ipynb")
+    nb = read_nb(path)
+    mimetypes = {key for cell in nb.cells for out in cell.get("outputs", []) for key in out.get("data", {})}
+    assert mimetypes and mimetypes <= {"text/plain", "text/latex", "image/png", "image/jpeg"}, mimetypes
+    proof = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "proof_unbiased")
+    assert "<img" not in proof.source and "<script" not in proof.source
+    assert "$q< p$" in proof.source            # renders as before: TeX ignores the space
+
+
+def test_edited_deleted_and_duplicated_cell_metadata(batch):
+    results = _assert_tampered(batch, "meta")
+    assert "not defined" in results["test_mc"]["message"]
+    text = open(os.path.join(batch["root"], "gradebook", "autograded", "meta", ASSIGNMENT,
+                             NOTEBOOK + ".ipynb")).read()
+    assert "BEGIN HIDDEN TESTS" not in text and "CHECK =" not in text    # restored test cells
+
+
+def test_no_process_outlives_the_sandbox_and_proc_shows_no_other_process(batch):
+    message = _assert_tampered(batch, "procs")["test_evidence"]["message"]
+    assert "environ: PermissionError" in message and "fork: PermissionError" in message, message
+    assert "rlimit: raised" not in message
+    survivors = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if MARKER.encode() in fh.read():
+                    survivors.append(int(pid))
+        except OSError:
+            continue
+    for pid in survivors:                      # clean up after a failure
+        os.kill(pid, 9)
+    assert not survivors, "a process started by student code survived the grading"
+
+
+def test_files_are_limited_and_forged_channel_ids_do_not_crash_the_grader(batch):
+    results = _assert_tampered(batch, "procs")
+    assert "wrote more than" in results["test_mc"]["message"], results["test_mc"]["message"]
 
 
 def test_forged_channel_messages_are_data_not_code(batch):
@@ -356,6 +523,30 @@ def test_malicious_trees_are_rejected_and_later_parts_still_judged():
         assert not verdicts[name].ok, (name, verdicts[name].message)
     assert verdicts["honest"].ok, verdicts["honest"].message
     assert "too large" in verdicts["power_bomb"].message
+
+
+def test_slow_cells_cannot_stall_the_grader_nor_multiply_its_time_budget():
+    """IPython's transformer needs minutes for some crafted cells: it runs in the time-limited
+    harness, never in the grader. Cells that keep the harness busy share one time budget, restarts
+    included, so a notebook cannot make its grading last (restarts + 1) times longer."""
+    import time
+    from grading import program, spec
+    number = {"spec": spec.normalise({"kind": "number", "answer": "v", "expected": 1.0})}
+    keep_busy = _src("""
+        import os, sys, time
+        while True:                       # never idle: keeps writing to the result channel
+            os.write(int(sys.argv[1]), b'{"ev": "ping"}\\n')
+            time.sleep(0.2)
+    """)
+    cells = [program.Cell(0, "v = 1.0"), program.Cell(1, "", part="early"),
+             program.Cell(2, "%time w = 1\n" * 3000), program.Cell(3, keep_busy),
+             program.Cell(4, keep_busy), program.Cell(5, keep_busy), program.Cell(6, "", part="late")]
+    started = time.monotonic()
+    verdicts, _ = program.grade(cells, {"early": number, "late": number},
+                                program.Limits(cell_seconds=5, total_seconds=12, restarts=3))
+    assert verdicts["early"].ok, verdicts["early"].message
+    assert not verdicts["late"].ok and "12 s in total" in verdicts["late"].message, verdicts["late"]
+    assert time.monotonic() - started < 30
 
 
 def test_reference_formulas_are_parsed_without_eval():

@@ -28,11 +28,9 @@ Already covered elsewhere and not repeated here:
 from __future__ import annotations
 
 import functools
-import io
 import itertools
 import math
 import re
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +40,7 @@ from scipy import integrate, optimize
 from scipy.special import logsumexp, softmax
 
 import vi_course as vc
+from notebooks import run_chapter
 from vi_course.cavi import cavi_step, gmm_elbo, update_means, update_responsibilities
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,22 +51,9 @@ LOG_2 = math.log(2.0)
 # --- the chapter's own computation -----------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
 def chapter_namespace() -> dict:
-    """Run the chapter's code cells except the plotting ones (those with figure metadata, which draw
-    no random numbers) and return the variables they define."""
-    import jupytext
-    import matplotlib
-
-    matplotlib.use("Agg")
-    notebook = jupytext.read(CHAPTER)
-    namespace: dict = {}
-    with redirect_stdout(io.StringIO()):
-        for cell in notebook.cells:
-            if cell.cell_type != "code" or "figure" in cell.metadata.get("mystnb", {}):
-                continue
-            exec(compile(cell.source, f"{CHAPTER.name}[cell]", "exec"), namespace)  # noqa: S102
-    return namespace
+    """The variables defined by the chapter's code cells (see tests/notebooks.py)."""
+    return run_chapter(CHAPTER)
 
 
 LABELS = ("gmm-model", "gmm-joint", "gmm-marginal", "gmm-posterior", "gmm-evidence", "gmm-meanfield",

@@ -27,9 +27,7 @@ Already covered elsewhere and not repeated here:
 from __future__ import annotations
 
 import functools
-import io
 import re
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +36,7 @@ import sympy as sp
 from scipy import integrate, stats
 
 import vi_course as vc
+from notebooks import run_chapter
 import vi_course.divergences  # noqa: F401  (vc.divergences)
 import vi_course.importance  # noqa: F401  (vc.importance)
 
@@ -47,22 +46,9 @@ CHAPTER = Path(__file__).resolve().parents[1] / "book" / "importance_sampling.md
 # --- the chapter's own computation -----------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
 def chapter_namespace() -> dict:
-    """Run the chapter's code cells except the plotting ones (those with figure metadata) and
-    return the variables they define."""
-    import jupytext
-    import matplotlib
-
-    matplotlib.use("Agg")
-    notebook = jupytext.read(CHAPTER)
-    namespace: dict = {}
-    with redirect_stdout(io.StringIO()):
-        for cell in notebook.cells:
-            if cell.cell_type != "code" or "figure" in cell.metadata.get("mystnb", {}):
-                continue
-            exec(compile(cell.source, f"{CHAPTER.name}[cell]", "exec"), namespace)  # noqa: S102
-    return namespace
+    """The variables defined by the chapter's code cells (see tests/notebooks.py)."""
+    return run_chapter(CHAPTER)
 
 
 def test_chapter_labels_and_figures_exist():

@@ -22,9 +22,7 @@ Already covered elsewhere and not repeated here:
 from __future__ import annotations
 
 import functools
-import io
 import re
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import autograd.numpy as anp
@@ -34,6 +32,7 @@ import sympy as sp
 from scipy import optimize, stats
 
 import vi_course as vc
+from notebooks import run_chapter
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = ROOT / "book" / "mean_field.md"
@@ -42,22 +41,9 @@ CHAPTER = ROOT / "book" / "mean_field.md"
 # --- the chapter's own computation -----------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
 def chapter_namespace() -> dict:
-    """Run the chapter's code cells except the plotting ones (those with figure metadata) and return
-    the variables they define."""
-    import jupytext
-    import matplotlib
-
-    matplotlib.use("Agg")
-    notebook = jupytext.read(CHAPTER)
-    namespace: dict = {}
-    with redirect_stdout(io.StringIO()):
-        for cell in notebook.cells:
-            if cell.cell_type != "code" or "figure" in cell.metadata.get("mystnb", {}):
-                continue
-            exec(compile(cell.source, f"{CHAPTER.name}[cell]", "exec"), namespace)  # noqa: S102
-    return namespace
+    """The variables defined by the chapter's code cells (see tests/notebooks.py)."""
+    return run_chapter(CHAPTER)
 
 
 def test_chapter_labels_figures_errata_and_exercises():

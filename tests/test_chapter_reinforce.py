@@ -19,9 +19,7 @@ Already covered elsewhere and not repeated here:
 from __future__ import annotations
 
 import functools
-import io
 import re
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import autograd
@@ -30,6 +28,7 @@ import pytest
 import sympy as sp
 
 import vi_course as vc
+from notebooks import run_chapter
 import vi_course.discrete  # noqa: F401  (vc.discrete)
 
 CHAPTER = Path(__file__).resolve().parents[1] / "book" / "reinforce.md"
@@ -38,22 +37,9 @@ CHAPTER = Path(__file__).resolve().parents[1] / "book" / "reinforce.md"
 # --- the chapter's own computation -----------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
 def chapter_namespace() -> dict:
-    """Run the chapter's code cells except the plotting ones (those with figure metadata, which draw
-    no random numbers) and return the variables they define."""
-    import jupytext
-    import matplotlib
-
-    matplotlib.use("Agg")
-    notebook = jupytext.read(CHAPTER)
-    namespace: dict = {}
-    with redirect_stdout(io.StringIO()):
-        for cell in notebook.cells:
-            if cell.cell_type != "code" or "figure" in cell.metadata.get("mystnb", {}):
-                continue
-            exec(compile(cell.source, f"{CHAPTER.name}[cell]", "exec"), namespace)  # noqa: S102
-    return namespace
+    """The variables defined by the chapter's code cells (see tests/notebooks.py)."""
+    return run_chapter(CHAPTER)
 
 
 LABELS = ("eq-rf-bernoulli-grad", "eq-rf-product-rule", "eq-rf-log-derivative", "eq-rf-score-identity",

@@ -20,9 +20,7 @@ Already covered elsewhere and not repeated here:
 from __future__ import annotations
 
 import functools
-import io
 import re
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import autograd
@@ -32,6 +30,7 @@ import sympy as sp
 from scipy import stats
 
 import vi_course as vc
+from notebooks import run_chapter
 
 CHAPTER = Path(__file__).resolve().parents[1] / "book" / "stochastic_gradients.md"
 
@@ -39,22 +38,9 @@ CHAPTER = Path(__file__).resolve().parents[1] / "book" / "stochastic_gradients.m
 # --- the chapter's own computation -----------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
 def chapter_namespace() -> dict:
-    """Run the chapter's code cells except the plotting ones (those with figure metadata, which draw
-    no random numbers) and return the variables they define."""
-    import jupytext
-    import matplotlib
-
-    matplotlib.use("Agg")
-    notebook = jupytext.read(CHAPTER)
-    namespace: dict = {}
-    with redirect_stdout(io.StringIO()):
-        for cell in notebook.cells:
-            if cell.cell_type != "code" or "figure" in cell.metadata.get("mystnb", {}):
-                continue
-            exec(compile(cell.source, f"{CHAPTER.name}[cell]", "exec"), namespace)  # noqa: S102
-    return namespace
+    """The variables defined by the chapter's code cells (see tests/notebooks.py)."""
+    return run_chapter(CHAPTER)
 
 
 LABELS = ("eq-sg-elbo", "eq-sg-naive", "eq-sg-expected-loglik", "eq-sg-expected-loglik-grad",

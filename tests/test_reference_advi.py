@@ -15,29 +15,19 @@ The hidden ``CHECK`` declarations are read from the source notebook (parsed, not
 import math
 import os
 
-import nbformat
 import numpy as np
 import pytest
 import sympy as sp
 from scipy import integrate, stats
 from sympy.stats import Gamma, cdf, density
 
-from grading import checks, compare, exprtree, inputs, spec
+from grading import checks, compare, exprtree, inputs
+from notebooks import hidden_checks
 
 PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "solutions", "advi", "ex_advi.ipynb")
 
 
-def _checks() -> dict:
-    nb = nbformat.read(PATH, as_version=4)
-    out = {}
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
-            out[meta["grade_id"]] = spec.parse_check(cell.source)
-    return out
-
-
-CHECKS = _checks()
+CHECKS = hidden_checks(PATH)
 eta = sp.Symbol("eta", real=True)
 a = sp.Symbol("a", real=True)
 w = sp.Symbol("w", positive=True)

@@ -10,29 +10,19 @@
 import math
 import os
 
-import nbformat
 import numpy as np
 import pytest
 import sympy as sp
 from sympy.stats import Normal, density
 
-from grading import checks, compare, exprtree, inputs, spec
+from grading import checks, compare, exprtree, inputs
+from notebooks import hidden_checks
 
 PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "solutions", "cavi",
                     "ex_cavi_gmm.ipynb")
 
 
-def _checks() -> dict:
-    nb = nbformat.read(PATH, as_version=4)
-    out = {}
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
-            out[meta["grade_id"]] = spec.parse_check(cell.source)
-    return out
-
-
-CHECKS = _checks()
+CHECKS = hidden_checks(PATH)
 sigma = sp.Symbol("sigma", positive=True)
 N_k = sp.Symbol("N_k", nonnegative=True)
 S_k = sp.Symbol("S_k", real=True)

@@ -24,7 +24,8 @@ from sympy.stats import E as expectation
 from sympy.stats import Normal, density
 
 import vi_course as vc
-from grading import checks, compare, exprtree, spec
+from grading import checks, compare, exprtree
+from notebooks import hidden_checks
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EX4 = os.path.join(HERE, "solutions", "elbo_vi", "ex4_elbo_kl.ipynb")
@@ -42,16 +43,7 @@ def _cells(path):
     return nbformat.read(path, as_version=4).cells
 
 
-def _checks(path) -> dict:
-    out = {}
-    for cell in _cells(path):
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
-            out[meta["grade_id"]] = spec.parse_check(cell.source)
-    return out
-
-
-CHECKS4, CHECKS5 = _checks(EX4), _checks(EX5)
+CHECKS4, CHECKS5 = hidden_checks(EX4), hidden_checks(EX5)
 
 
 def _reference(checks_, part):

@@ -19,6 +19,7 @@ import sympy as sp
 from sympy.stats import Bernoulli, Normal, cdf, density, variance
 
 from grading import checks, compare, exprtree, harness, inputs, spec
+from notebooks import hidden_checks
 
 DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "solutions", "is_basics")
 EX2, EX3 = "ex2_asymptotic_normality", "ex3_weight_variance"
@@ -39,12 +40,7 @@ def _notebook(name):
 
 @functools.lru_cache(maxsize=None)
 def _checks(name) -> dict:
-    out = {}
-    for cell in _notebook(name).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
-            out[meta["grade_id"]] = spec.parse_check(cell.source)
-    return out
+    return hidden_checks(os.path.join(DIR, name + ".ipynb"))
 
 
 def _reference(name, part):

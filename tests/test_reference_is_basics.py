@@ -6,27 +6,17 @@ compared with quantities computed here from sympy.stats densities by symbolic in
 import math
 import os
 
-import nbformat
 import sympy as sp
 from sympy.stats import Normal, density
 
-from grading import checks, compare, exprtree, spec
+from grading import checks, compare, exprtree
+from notebooks import hidden_checks
 
 PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "solutions", "is_basics",
                     "ex1_unbiased_is.ipynb")
 
 
-def _checks() -> dict:
-    nb = nbformat.read(PATH, as_version=4)
-    out = {}
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
-            out[meta["grade_id"]] = spec.parse_check(cell.source)
-    return out
-
-
-CHECKS = _checks()
+CHECKS = hidden_checks(PATH)
 x, z, m = sp.symbols("x z m", real=True)
 s = sp.symbols("s", positive=True)
 

@@ -384,7 +384,7 @@ class _Coordinates:
         ``stl=False``: the gradient of :math:`\frac1K\sum_k\log\tilde p(\eta_k)` only (the
         closed-form entropy gradient is added by the caller).
         """
-        d, n = self.dim, eps.shape[0]
+        n = eps.shape[0]
         if self.meanfield:
             sigma = aux
             cot = grad_eta + eps / sigma if stl else grad_eta       # grad log q = -eps / sigma

@@ -75,7 +75,7 @@ release: venv
 autograde: venv
 	$(BIN)/python -m grading autograde $(if $(SUBMISSIONS),--submissions $(SUBMISSIONS))
 
-feedback: venv
+feedback: venv node
 	$(BIN)/python -m grading feedback
 
 export: venv

@@ -198,11 +198,46 @@ def _find_jobs(submitted: str) -> list:
     return [(s, a) for s in folders(submitted) for a in folders(os.path.join(submitted, s))]
 
 
+# Feedback pages typeset their math with a local MathJax (never a CDN): the template
+# grading/templates/offline_feedback loads mathjax/tex-svg.js next to the page, copied there from
+# the npm package that the book uses too (package.json; `make node` installs it).
+FEEDBACK_TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+MATHJAX_SVG = os.path.join(os.path.dirname(FEEDBACK_TEMPLATES), os.pardir, "node_modules", "mathjax",
+                           "es5", "tex-svg.js")
+
+
+def _offline_feedback_config(config) -> None:
+    """Point nbconvert's HTMLExporter at the offline feedback template (nbgrader's own template
+    directory stays on the search path: the template extends it)."""
+    import nbgrader
+
+    nbgrader_templates = os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions",
+                                      "formgrader", "templates")
+    config.HTMLExporter.template_name = "offline_feedback"
+    config.HTMLExporter.extra_template_basedirs = [FEEDBACK_TEMPLATES, nbgrader_templates]
+
+
+def _install_mathjax(folders) -> bool:
+    """Copy MathJax next to every feedback page; False (and a message) if it is not installed."""
+    if not os.path.isfile(MATHJAX_SVG):
+        print(f"warning: {os.path.normpath(MATHJAX_SVG)} not found: run `make node` so that the "
+              "feedback pages can typeset their math (they never load MathJax from a CDN)")
+        return False
+    for folder in folders:
+        os.makedirs(os.path.join(folder, "mathjax"), exist_ok=True)
+        shutil.copyfile(MATHJAX_SVG, os.path.join(folder, "mathjax", "tex-svg.js"))
+    return True
+
+
 def cmd_feedback(args) -> int:
+    import glob
+
     from nbgrader.converters import GenerateFeedback
 
     config = course.load_config(args.root, _overrides(args))
+    _offline_feedback_config(config)
     names = args.assignment or sorted(_known_assignments(config))
+    status = 0
     for name in names:
         app = course.converter(GenerateFeedback, config, assignment_id=name)
         app.force = True
@@ -212,10 +247,13 @@ def cmd_feedback(args) -> int:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             print(f"feedback for {name}: FAILED ({exc})")
+            status = 1
             continue
         out = app.coursedir.format_path(app.coursedir.feedback_directory, "*", name)
+        if not _install_mathjax(sorted(glob.glob(out))):
+            status = 1
         print(f"feedback for {name} -> {os.path.relpath(os.path.dirname(os.path.dirname(out)), args.root)}")
-    return 0
+    return status
 
 
 def cmd_export(args) -> int:

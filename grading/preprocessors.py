@@ -20,6 +20,7 @@ Registered in ``nbgrader_config.py``:
 """
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -203,6 +204,35 @@ class ResilientExecute(Execute):
 
 
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+# Link destinations in markdown: inline links ``[text](dest ...)`` and reference definitions
+# ``[id]: dest``. Only these schemes (and scheme-less, relative links) survive.
+_INLINE_LINK = re.compile(r"(\]\(\s*)([^\s)]*)")
+_REFERENCE_DEF = re.compile(r"(^[ \t]{0,3}\[[^\]\n]+\]:[ \t]*)(\S+)", re.MULTILINE)
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):")
+SAFE_SCHEMES = {"http", "https", "mailto"}
+
+
+def _safe_destination(match: re.Match) -> str:
+    """Replace a link destination whose scheme is not in SAFE_SCHEMES by ``#unsafe-link``.
+
+    The scheme is read the way a browser would after markdown decoding: HTML entities resolved,
+    backslash escapes dropped, whitespace and control characters removed, case folded."""
+    dest = html.unescape(match.group(2))
+    dest = re.sub(r"\\(?=[!-/:-@\[-`{-~])", "", dest)
+    dest = "".join(ch for ch in dest if ch > " " and ch != "\x7f").lower()
+    scheme = _SCHEME.match(dest)
+    if scheme and scheme.group(1) not in SAFE_SCHEMES:
+        return match.group(1) + "#unsafe-link"
+    return match.group(0)
+
+
+def neutralize_markdown(source: str) -> str:
+    """Markdown that renders as before but holds no live HTML: every ``<`` that would open a tag
+    gets a space after it (TeX ignores the space in math), and link destinations with a scheme
+    other than http, https or mailto (``javascript:``, ``data:``, ...) become ``#unsafe-link``."""
+    source = _TAG_START.sub("< ", source)
+    source = _INLINE_LINK.sub(_safe_destination, source)
+    return _REFERENCE_DEF.sub(_safe_destination, source)
 INERT_MIMETYPES = {"text/plain", "text/latex", "image/png", "image/jpeg"}
 
 
@@ -212,12 +242,14 @@ class NeutralizeHTML(NbGraderPreprocessor):
     Those pages render outputs and markdown unsanitized, so a student's ``<img onerror=...>`` would
     run in the instructor's Jupyter session (and could change grades). Code outputs keep only
     inert mimetypes (text, LaTeX, PNG, JPEG); in markdown and raw cells every ``<`` that would
-    open a tag gets a space after it, which makes it text (TeX ignores the space in math).
+    open a tag gets a space after it, which makes it text (TeX ignores the space in math), and
+    links to ``javascript:``, ``data:`` and other non-web schemes are disarmed
+    (:func:`neutralize_markdown`).
     """
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type in ("markdown", "raw"):
-            cell.source = _TAG_START.sub("< ", cell.source)
+            cell.source = neutralize_markdown(cell.source)
         for output in cell.get("outputs", []):
             data = output.get("data")
             if data is None:

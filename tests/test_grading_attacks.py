@@ -7,6 +7,7 @@ pilot exercise (is_basics/ex1_unbiased_is); the judge-level attacks at the end n
 """
 import copy
 import os
+import re
 import textwrap
 
 import nbformat
@@ -234,7 +235,8 @@ def tampered_notebooks(root: str, source) -> dict:
             display(HTML("<img src=x onerror=alert(1)>"))
             display(Javascript("alert(2)"))
         """),
-        "proof_unbiased": "My proof <img src=x onerror=alert(3)> uses $q<p$. <script>alert(4)</script>",
+        "proof_unbiased": ("My proof <img src=x onerror=alert(3)> uses $q<p$. <script>alert(4)</script>"
+                           " [see](JaVa&#x53;cript:alert(5)) and [the book](https://example.org)."),
     })
     # metadata: a flag-less copy of a test cell's id after it, malformed nbgrader metadata, a
     # deleted answer and test cell pair, another kernel
@@ -439,6 +441,33 @@ def test_outputs_and_written_answers_carry_no_live_html(batch):
     proof = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "proof_unbiased")
     assert "<img" not in proof.source and "<script" not in proof.source
     assert "$q< p$" in proof.source            # renders as before: TeX ignores the space
+    assert "alert(5)" not in proof.source.split("[see](")[1].split(")")[0]
+    assert "[the book](https://example.org)" in proof.source
+
+
+@pytest.mark.parametrize("markdown", [
+    "[a](javascript:alert(1))", "[a]( JaVa&#x53;cript:alert(1))", "[a](java&#9;script:alert(1))",
+    "[a](data:text/html;base64,PHNjcmlwdD4=)", "[a](vbscript:msgbox)", "[r]: javascript:alert(2)",
+    "  [r]:   DATA:text/html,x", "[a](javascript\\:alert(1))",
+])
+def test_links_with_script_schemes_are_disarmed(markdown):
+    from grading.preprocessors import neutralize_markdown
+
+    out = neutralize_markdown(markdown)
+    assert "#unsafe-link" in out, out
+    assert not re.search(r"(?i)(script|data)\s*:", out.replace("&#x53;", "s")), out
+
+
+@pytest.mark.parametrize("markdown", [
+    "[a](https://example.org/x?y=1)", "[a](#section)", "[a](other.html)", "[m](mailto:a@b.org)",
+    "no link: javascript: is a word here", "$a<b$ and $\\langle x \\rangle$",
+])
+def test_ordinary_markdown_is_left_as_it_renders(markdown):
+    from grading.preprocessors import neutralize_markdown
+
+    out = neutralize_markdown(markdown)
+    assert "#unsafe-link" not in out
+    assert out.replace("< ", "<") == markdown
 
 
 def test_edited_deleted_and_duplicated_cell_metadata(batch):

@@ -14,6 +14,7 @@ different cells and affect different parts share a submission (see ``pack_wrong_
 import csv
 import glob
 import os
+import re
 
 import pytest
 
@@ -205,6 +206,10 @@ def test_feedback_and_export(course, assignment):
     assert os.path.exists(html)
     text = open(html).read()
     assert "correct" in text and "CHECK" not in text     # hidden tests never reach feedback
+    # math is typeset by a local MathJax copied next to the page; nothing is loaded from the web
+    assert re.findall(r'<script[^>]*\bsrc="([^"]*)"', text) == ["mathjax/tex-svg.js"]
+    assert not re.search(r'(src|href)="(https?:)?//', text)
+    assert os.path.getsize(os.path.join(os.path.dirname(html), "mathjax", "tex-svg.js")) > 1_000_000
     out = os.path.join(root, "grades.csv")
     proc = run_cli(root, "export", "--out", out)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]

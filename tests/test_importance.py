@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.special import logsumexp
 
+import vi_course as vc
 from vi_course import importance as imp
 from vi_course.models import ConjugateGaussian, CorrelatedGaussian
 
@@ -331,3 +332,45 @@ def test_bad_input_table(fn, kwargs, name):
 def test_log_weights_rejects_bad_log_joint_outputs(bad_output):
     with pytest.raises(ValueError, match="log_joint"):
         imp.log_weights(bad_output, stats.norm(0, 1), 5, 0)
+
+
+# --- GaussianProposal -------------------------------------------------------------------------------
+
+def test_gaussian_proposal_matches_scipy_and_feeds_log_weights():
+    from scipy import stats
+
+    q = vc.importance.GaussianProposal(mean=0.7, var=2.5)
+    z = q.sample(200_000, np.random.default_rng(3))
+    assert z.shape == (200_000, 1)
+    assert abs(z.mean() - 0.7) < 4 * np.sqrt(2.5 / z.shape[0])
+    assert abs(z.var() / 2.5 - 1) < 4 * np.sqrt(2 / z.shape[0])
+    ref = stats.norm(0.7, np.sqrt(2.5)).logpdf(z[:10, 0])
+    np.testing.assert_allclose(q.log_prob(z[:10]), ref, rtol=1e-12)
+    np.testing.assert_allclose(q.logpdf(z[:10, 0]), ref, rtol=1e-12)
+    # the same draws whether sampled by hand or through log_weights with the same seed
+    model = vc.models.ConjugateGaussian([0.4, 1.3])
+    log_w = vc.importance.log_weights(model.log_joint, q, 50_000, np.random.default_rng(5))
+    est = vc.importance.log_evidence(log_w)
+    se = vc.importance.relative_standard_error(log_w)
+    assert abs(np.exp(est - model.log_evidence()) - 1) < 4 * se
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"var": 0.0}, "var"), ({"var": -1.0}, "var"), ({"var": np.nan}, "var"),
+    ({"mean": np.inf}, "mean"), ({"mean": "0"}, "mean"),
+])
+def test_gaussian_proposal_rejects_bad_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        vc.importance.GaussianProposal(**kwargs)
+
+
+def test_gaussian_proposal_rejects_bad_calls():
+    q = vc.importance.GaussianProposal()
+    with pytest.raises(ValueError, match="n"):
+        q.sample(0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="rng"):
+        q.sample(3, "seed")
+    with pytest.raises(ValueError, match="z"):
+        q.log_prob(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="z"):
+        q.log_prob([np.nan])

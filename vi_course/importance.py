@@ -24,6 +24,67 @@ from scipy.special import logsumexp
 from . import _checks
 
 # --------------------------------------------------------------------------------------------------
+# a one-dimensional Gaussian proposal
+
+
+class GaussianProposal:
+    r"""The proposal :math:`q(z) = \mathcal N(z; \text{mean}, \text{var})` of a one-dimensional latent.
+
+    Chapter: Importance sampling, the proposal :math:`q` of equations ``eq-is-identity`` and
+    ``eq-is-weight`` (lecture Exercises 2.1 and 2.2 use it).
+
+    ``sample(n, rng)`` draws shape ``(n, 1)`` and ``log_prob(z)`` returns :math:`\log q(z)` of
+    shape ``(n,)``; the scipy spellings ``rvs(size, random_state)`` and ``logpdf(z)`` do the same,
+    so it can be passed to :func:`log_weights` directly.
+
+    Parameters
+    ----------
+    mean : float
+        Finite real mean.
+    var : float
+        Variance, > 0 (not the standard deviation).
+    """
+
+    dim = 1
+
+    def __init__(self, mean=0.0, var=1.0):
+        mean = _checks.real_scalar("mean", mean)
+        if not np.isfinite(mean):
+            raise ValueError(f"mean must be finite, got {mean}")
+        self.mean = mean
+        self.var = _checks.positive_scalar("var", var)
+
+    def __repr__(self):
+        return f"GaussianProposal(mean={self.mean}, var={self.var})"
+
+    def sample(self, n, rng):
+        r"""``n`` draws :math:`z_k \sim q`, shape ``(n, 1)``, from ``rng`` (a Generator or a seed).
+
+        Chapter: Importance sampling, equation ``eq-is-estimator`` (the draws :math:`z_k`).
+        """
+        n = _checks.positive_int("n", n)
+        rng = _checks.generator(rng)
+        return self.mean + np.sqrt(self.var) * rng.standard_normal((n, 1))
+
+    def log_prob(self, z):
+        r""":math:`\log q(z)` for ``z`` of shape ``(n, 1)`` (or ``(n,)``); returns shape ``(n,)``.
+
+        Chapter: Importance sampling, equation ``eq-is-weight`` (the denominator of the weight).
+        """
+        arr = _checks.real_array("z", z)
+        z = _checks.samples("z", arr[:, None] if arr.ndim == 1 else arr, 1)[:, 0]
+        return -0.5 * (np.log(2.0 * np.pi * self.var) + (z - self.mean) ** 2 / self.var)
+
+    def rvs(self, size, random_state):
+        """scipy-style alias of :meth:`sample` (chapter: Importance sampling)."""
+        return self.sample(size, random_state)
+
+    def logpdf(self, z):
+        """scipy-style alias of :meth:`log_prob` (chapter: Importance sampling)."""
+        return self.log_prob(z)
+
+
+# --------------------------------------------------------------------------------------------------
 # drawing weights
 
 

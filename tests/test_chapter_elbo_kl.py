@@ -31,6 +31,8 @@ from scipy import integrate, optimize, stats
 
 import vi_course as vc
 from notebooks import run_chapter
+from sympy_helpers import Z, gaussian_expectation, same
+from vi_course.symbolic import normal_logpdf
 import vi_course.divergences  # noqa: F401  (vc.divergences)
 import vi_course.importance  # noqa: F401  (vc.importance)
 
@@ -65,42 +67,11 @@ def test_chapter_labels_figures_and_exercises():
     assert "Exercise 2.4" in exercises and "ex4_elbo_kl.ipynb" in exercises
 
 
-# --- symbolic helpers ------------------------------------------------------------------------------
-
-Z = sp.Symbol("z", real=True)
-
-
-def log_normal_pdf(v, mean, var):
-    return -(v - mean) ** 2 / (2 * var) - sp.log(2 * sp.pi * var) / 2
-
-
-_T = sp.Symbol("t", real=True)
-
-
-@functools.lru_cache(maxsize=None)
-def _standard_normal_moment(k: int) -> sp.Expr:
-    """E[T^k] for T ~ N(0, 1), by symbolic integration against the standard normal density."""
-    return sp.integrate(_T**k * sp.exp(-_T**2 / 2) / sp.sqrt(2 * sp.pi), (_T, -sp.oo, sp.oo))
-
-
-def gaussian_expectation(expr, mean, var):
-    """E[expr(z)] for z ~ N(mean, var), expr a polynomial in z (its coefficients may hold other
-    symbols and logarithms): substitute z = mean + sqrt(var) t and integrate each power of t against
-    the standard normal density."""
-    shifted = sp.expand(sp.expand_log(expr, force=True).subs(Z, mean + sp.sqrt(var) * _T))
-    poly = sp.Poly(shifted, _T)
-    return sp.simplify(sum(coeff * _standard_normal_moment(k) for (k,), coeff in poly.terms()))
-
-
-def same(a, b) -> bool:
-    return sp.simplify(sp.expand_log(sp.expand(a - b), force=True)) == 0
-
-
 # one observation x of the conjugate model z ~ N(0, s0), x | z ~ N(z, s); proposal q = N(mu, tau)
 X, MU = sp.symbols("x mu", real=True)
 S0, S, TAU = sp.symbols("sigma0sq sigmasq tau", positive=True)
-LOG_JOINT = log_normal_pdf(Z, 0, S0) + log_normal_pdf(X, Z, S)
-LOG_Q = log_normal_pdf(Z, MU, TAU)
+LOG_JOINT = normal_logpdf(Z, 0, S0) + normal_logpdf(X, Z, S)
+LOG_Q = normal_logpdf(Z, MU, TAU)
 
 
 @functools.lru_cache(maxsize=None)
@@ -224,7 +195,7 @@ DISPLAYED_KL_1D = sp.log(SP / SQ) + (SQ**2 + (MQ - MP) ** 2) / (2 * SP**2) - sp.
 
 def test_displayed_gaussian_kl_formula_by_integration():
     # the formula as displayed in the chapter, against eq-kl-def integrated symbolically
-    kl = gaussian_expectation(log_normal_pdf(Z, MQ, SQ**2) - log_normal_pdf(Z, MP, SP**2), MQ, SQ**2)
+    kl = gaussian_expectation(normal_logpdf(Z, MQ, SQ**2) - normal_logpdf(Z, MP, SP**2), MQ, SQ**2)
     assert same(kl, DISPLAYED_KL_1D)
 
 

@@ -20,7 +20,6 @@ Already covered elsewhere and not repeated here:
 """
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 
@@ -31,6 +30,8 @@ from scipy.special import gammaln
 
 import vi_course as vc
 from notebooks import run_chapter
+from sympy_helpers import Z, integrate_gaussian
+from vi_course.symbolic import normal_logpdf
 import vi_course.grid  # noqa: F401  (vc.grid)
 
 CHAPTER = Path(__file__).resolve().parents[1] / "book" / "grid_integration.md"
@@ -56,36 +57,6 @@ def test_chapter_labels_and_figures_exist():
     assert "## Exercises" in text
 
 
-# --- symbolic helpers ------------------------------------------------------------------------------
-
-Z = sp.Symbol("z", real=True)
-_A = sp.Symbol("a", positive=True)
-_B = sp.Symbol("b", real=True)
-
-
-@functools.lru_cache(maxsize=None)
-def _gaussian_integral(k: int) -> sp.Expr:
-    """int z^k exp(-a z^2 + b z) dz over the real line: SymPy's integrator for k = 0, then
-    differentiation under the integral sign with respect to b."""
-    base = sp.simplify(sp.integrate(sp.exp(-_A * Z**2 + _B * Z), (Z, -sp.oo, sp.oo), conds="none"))
-    return sp.diff(base, _B, k)
-
-
-def integrate_gaussian(prefactor, exponent) -> sp.Expr:
-    """int prefactor(z) exp(exponent(z)) dz over R, for a polynomial prefactor and an exponent that
-    is quadratic in z with a negative leading coefficient."""
-    expo = sp.Poly(sp.expand(exponent), Z)
-    assert expo.degree() == 2
-    c2, c1, c0 = (expo.coeff_monomial(Z**k) for k in (2, 1, 0))
-    pre = sp.Poly(sp.expand(prefactor), Z)
-    total = sum(coeff * _gaussian_integral(k) for (k,), coeff in pre.terms())
-    return sp.exp(c0) * total.subs({_A: -c2, _B: c1}, simultaneous=True)
-
-
-def log_normal_pdf(v, mean, var):
-    return -(v - mean) ** 2 / (2 * var) - sp.log(2 * sp.pi * var) / 2
-
-
 # --- eq-conjugate-posterior and eq-conjugate-evidence ---------------------------------------------
 
 
@@ -93,7 +64,7 @@ def test_conjugate_evidence_and_posterior_by_symbolic_integration():
     # z ~ N(0, s0), x_k | z ~ N(z, s) for k = 1..n; the likelihood through S1 = sum x, S2 = sum x^2
     s0, s, n, S2 = sp.symbols("sigma0sq sigmasq n S2", positive=True)
     S1 = sp.Symbol("S1", real=True)
-    log_joint = (log_normal_pdf(Z, 0, s0) - n * sp.log(2 * sp.pi * s) / 2
+    log_joint = (normal_logpdf(Z, 0, s0) - n * sp.log(2 * sp.pi * s) / 2
                  - (S2 - 2 * Z * S1 + n * Z**2) / (2 * s))
     evidence = integrate_gaussian(1, log_joint)
     displayed = (-n / 2 * sp.log(2 * sp.pi * s) - sp.log(1 + n * s0 / s) / 2
@@ -102,7 +73,7 @@ def test_conjugate_evidence_and_posterior_by_symbolic_integration():
     # the posterior p(D, z) / p(D) is N(m, v) with 1/v = 1/s0 + n/s and m = v S1 / s
     v = 1 / (1 / s0 + n / s)
     m = v * S1 / s
-    residual = sp.expand(log_joint - displayed - log_normal_pdf(Z, m, v))
+    residual = sp.expand(log_joint - displayed - normal_logpdf(Z, m, v))
     assert sp.simplify(sp.expand_log(residual, force=True)) == 0
     # a wrong sign in the displayed evidence is detected
     wrong = displayed.subs(s + n * s0, s - n * s0)

@@ -26,7 +26,6 @@ Already covered elsewhere and not repeated here:
 """
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 
@@ -37,6 +36,8 @@ from scipy import integrate, stats
 
 import vi_course as vc
 from notebooks import run_chapter
+from sympy_helpers import Z, integrate_gaussian, same
+from vi_course.symbolic import normal_logpdf
 import vi_course.divergences  # noqa: F401  (vc.divergences)
 import vi_course.importance  # noqa: F401  (vc.importance)
 
@@ -64,47 +65,13 @@ def test_chapter_labels_and_figures_exist():
     assert "## Exercises" in text
 
 
-# --- symbolic helpers ------------------------------------------------------------------------------
-
-Z = sp.Symbol("z", real=True)
-_A = sp.Symbol("a", positive=True)
-_B = sp.Symbol("b", real=True)
-
-
-@functools.lru_cache(maxsize=None)
-def _gaussian_integral(k: int) -> sp.Expr:
-    """int z^k exp(-a z^2 + b z) dz over the real line: SymPy's integrator for k = 0, then
-    differentiation under the integral sign with respect to b."""
-    base = sp.simplify(sp.integrate(sp.exp(-_A * Z**2 + _B * Z), (Z, -sp.oo, sp.oo), conds="none"))
-    return sp.diff(base, _B, k)
-
-
-def integrate_gaussian(prefactor, exponent) -> sp.Expr:
-    """int prefactor(z) exp(exponent(z)) dz over R, for a polynomial prefactor and an exponent that
-    is quadratic in z with a negative leading coefficient."""
-    expo = sp.Poly(sp.expand(exponent), Z)
-    assert expo.degree() == 2
-    c2, c1, c0 = (expo.coeff_monomial(Z**k) for k in (2, 1, 0))
-    pre = sp.Poly(sp.expand(prefactor), Z)
-    total = sum(coeff * _gaussian_integral(k) for (k,), coeff in pre.terms())
-    return sp.exp(c0) * total.subs({_A: -c2, _B: c1}, simultaneous=True)
-
-
-def log_normal_pdf(v, mean, var):
-    return -(v - mean) ** 2 / (2 * var) - sp.log(2 * sp.pi * var) / 2
-
-
-def same(a, b) -> bool:
-    return sp.simplify(sp.expand_log(sp.expand(a - b), force=True)) == 0
-
-
 # One observation x of the conjugate model: z ~ N(0, s0), x | z ~ N(z, s), a Gaussian proposal
 # q = N(mu, tau). Posterior N(m1, v1) and evidence N(x; 0, s0 + s) follow from eq-conjugate-posterior.
 X, MU = sp.symbols("x mu", real=True)
 S0, S, TAU = sp.symbols("sigma0sq sigmasq tau", positive=True)
-LOG_JOINT = log_normal_pdf(Z, 0, S0) + log_normal_pdf(X, Z, S)
-LOG_Q = log_normal_pdf(Z, MU, TAU)
-LOG_EVIDENCE = log_normal_pdf(X, 0, S0 + S)
+LOG_JOINT = normal_logpdf(Z, 0, S0) + normal_logpdf(X, Z, S)
+LOG_Q = normal_logpdf(Z, MU, TAU)
+LOG_EVIDENCE = normal_logpdf(X, 0, S0 + S)
 V1 = S0 * S / (S0 + S)
 M1 = V1 * X / S
 
@@ -152,7 +119,7 @@ def test_weight_variance_of_the_shifted_posterior_proposal():
     values = {S0: 4, S: 1}
     v1, m1 = V1.subs(values), M1.subs(values)
     log_joint, log_evidence = LOG_JOINT.subs(values), LOG_EVIDENCE.subs(values)
-    log_q = log_normal_pdf(Z, m1 + delta * sp.sqrt(v1), v1)
+    log_q = normal_logpdf(Z, m1 + delta * sp.sqrt(v1), v1)
     log_w = log_joint - log_q
     mean_w = integrate_gaussian(1, sp.expand(log_q + log_w))
     second_w = integrate_gaussian(1, sp.expand(log_q + 2 * log_w))
@@ -192,8 +159,8 @@ def test_weight_variance_scales_with_the_evidence_squared():
     # joint = c N(z; mu_p, sigma^2) (evidence c), proposal N(mu_q, sigma^2)
     mu_p, mu_q = sp.symbols("mu_p mu_q", real=True)
     sigma2, c = sp.symbols("sigma2 c", positive=True)
-    log_joint = sp.log(c) + log_normal_pdf(Z, mu_p, sigma2)
-    log_q = log_normal_pdf(Z, mu_q, sigma2)
+    log_joint = sp.log(c) + normal_logpdf(Z, mu_p, sigma2)
+    log_q = normal_logpdf(Z, mu_q, sigma2)
     log_w = log_joint - log_q
     # eq-shift-logw including the log p(D) term
     assert same(log_w, sp.log(c) + (mu_p - mu_q) * Z / sigma2 - (mu_p**2 - mu_q**2) / (2 * sigma2))
@@ -316,8 +283,8 @@ def test_self_normalised_estimate_is_biased_for_small_k_only():
 def test_log_weight_moments_and_the_jensen_gap():
     mu_p, mu_q = sp.symbols("mu_p mu_q", real=True)
     sigma2, c = sp.symbols("sigma2 c", positive=True)
-    log_q = log_normal_pdf(Z, mu_q, sigma2)
-    log_w = sp.expand(sp.log(c) + log_normal_pdf(Z, mu_p, sigma2) - log_q)
+    log_q = normal_logpdf(Z, mu_q, sigma2)
+    log_w = sp.expand(sp.log(c) + normal_logpdf(Z, mu_p, sigma2) - log_q)
     norm = integrate_gaussian(1, log_q)
     assert sp.simplify(norm - 1) == 0
     # log w is linear in z: E_q and Var_q through the first two moments of q

@@ -33,6 +33,7 @@ from scipy import optimize, stats
 
 import vi_course as vc
 from notebooks import run_chapter
+from sympy_helpers import same
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = ROOT / "book" / "mean_field.md"
@@ -106,10 +107,6 @@ def expect_factorised(expr, mean1, var1, mean2, var2):
     poly = sp.Poly(sp.expand(sp.expand_log(expr, force=True)), Z1, Z2)
     return sp.expand(sum(coeff * gauss_moment(a, mean1, var1) * gauss_moment(b, mean2, var2)
                          for (a, b), coeff in poly.terms()))
-
-
-def same(a, b) -> bool:
-    return sp.simplify(sp.expand_log(sp.expand(a - b), force=True)) == 0
 
 
 # --- the chapter's displayed formulas, typed as displayed ------------------------------------------

@@ -18,7 +18,6 @@ Already covered elsewhere and not repeated here:
 """
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import sympy as sp
 
 import vi_course as vc
 from notebooks import run_chapter
+from sympy_helpers import gaussian_expectation
 import vi_course.discrete  # noqa: F401  (vc.discrete)
 
 CHAPTER = Path(__file__).resolve().parents[1] / "book" / "reinforce.md"
@@ -62,22 +62,15 @@ def test_chapter_labels_and_figures_exist():
 
 # --- symbolic helpers ------------------------------------------------------------------------------
 
-T = sp.Symbol("t", real=True)
 Z = sp.Symbol("z", real=True)
 MU = sp.Symbol("mu", real=True)
 SIGMA = sp.Symbol("sigma", positive=True)
 LOG_Q = -(Z - MU) ** 2 / (2 * SIGMA**2) - sp.log(2 * sp.pi * SIGMA**2) / 2
 
 
-@functools.lru_cache(maxsize=None)
-def _standard_normal_moment(k: int) -> sp.Expr:
-    return sp.simplify(sp.integrate(T**k * sp.exp(-T**2 / 2), (T, -sp.oo, sp.oo)) / sp.sqrt(2 * sp.pi))
-
-
 def normal_expectation(expr, var=Z, mean=MU, sd=SIGMA) -> sp.Expr:
-    """E[expr] for var ~ N(mean, sd^2), expr polynomial in var, by symbolic integration per power."""
-    poly = sp.Poly(sp.expand(expr.subs(var, mean + sd * T)), T)
-    return sp.expand(sum(coeff * _standard_normal_moment(k) for (k,), coeff in poly.terms()))
+    """E[expr] for var ~ N(mean, sd^2), expr a polynomial in var (tests/sympy_helpers.py)."""
+    return gaussian_expectation(expr, mean, sd**2, var)
 
 
 def same(a, b) -> bool:

@@ -19,7 +19,6 @@ Already covered elsewhere and not repeated here:
 """
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 
@@ -31,6 +30,8 @@ from scipy import stats
 
 import vi_course as vc
 from notebooks import run_chapter
+from sympy_helpers import gaussian_expectation, same
+from vi_course.symbolic import normal_logpdf
 
 CHAPTER = Path(__file__).resolve().parents[1] / "book" / "stochastic_gradients.md"
 
@@ -70,25 +71,9 @@ SIGMA = sp.Symbol("sigma", positive=True)
 Z = sp.Symbol("z", real=True)
 
 
-@functools.lru_cache(maxsize=None)
-def _standard_normal_moment(k: int) -> sp.Expr:
-    """E[t^k] for t ~ N(0, 1), by symbolic integration."""
-    return sp.simplify(sp.integrate(T**k * sp.exp(-T**2 / 2), (T, -sp.oo, sp.oo)) / sp.sqrt(2 * sp.pi))
-
-
 def normal_expectation(expr, var, mean, sd) -> sp.Expr:
-    """E[expr] for var ~ N(mean, sd^2), where expr is a polynomial in var (with any coefficients):
-    substitute var = mean + sd t and integrate each power of t against the standard normal."""
-    poly = sp.Poly(sp.expand(expr.subs(var, mean + sd * T)), T)
-    return sp.expand(sum(coeff * _standard_normal_moment(k) for (k,), coeff in poly.terms()))
-
-
-def log_normal_pdf(v, mean, var):
-    return -(v - mean) ** 2 / (2 * var) - sp.log(2 * sp.pi * var) / 2
-
-
-def same(a, b) -> bool:
-    return sp.simplify(sp.expand_log(sp.expand(a - b), force=True)) == 0
+    """E[expr] for var ~ N(mean, sd^2), expr a polynomial in var (tests/sympy_helpers.py)."""
+    return gaussian_expectation(expr, mean, sd**2, var)
 
 
 # the conjugate model with unit noise variance, through its sufficient statistics
@@ -97,7 +82,7 @@ S1 = sp.Symbol("S1", real=True)                 # sum of x_k
 S2 = sp.Symbol("S2", positive=True)             # sum of x_k^2
 V0 = sp.Symbol("v0", positive=True)             # prior variance
 LOG_LIK = -N_DATA / 2 * sp.log(2 * sp.pi) - (S2 - 2 * Z * S1 + N_DATA * Z**2) / 2
-LOG_JOINT = log_normal_pdf(Z, 0, V0) + LOG_LIK
+LOG_JOINT = normal_logpdf(Z, 0, V0) + LOG_LIK
 S_SQ = 1 / (1 / V0 + N_DATA)                    # posterior variance s^2
 M = S_SQ * S1                                   # posterior mean m
 LOG_EVIDENCE = (-N_DATA / 2 * sp.log(2 * sp.pi) - sp.log(1 + N_DATA * V0) / 2
@@ -105,7 +90,7 @@ LOG_EVIDENCE = (-N_DATA / 2 * sp.log(2 * sp.pi) - sp.log(1 + N_DATA * V0) / 2
 
 
 def entropy_of_q():
-    return normal_expectation(-log_normal_pdf(Z, MU, SIGMA**2), Z, MU, SIGMA)
+    return normal_expectation(-normal_logpdf(Z, MU, SIGMA**2), Z, MU, SIGMA)
 
 
 # --- eq-sg-naive, eq-sg-expected-loglik, eq-sg-expected-loglik-grad -------------------------------

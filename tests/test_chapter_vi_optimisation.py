@@ -31,6 +31,7 @@ from scipy import stats
 
 import vi_course as vc
 from notebooks import run_chapter
+from sympy_helpers import gaussian_expectation, same
 
 CHAPTER = Path(__file__).resolve().parents[1] / "book" / "vi_optimisation.md"
 
@@ -75,26 +76,9 @@ LOG_JOINT = LOG_PRIOR + LOG_LIK                                    # eq-ex25-joi
 LOG_Q = -(Z - M) ** 2 / (2 * V) - sp.log(2 * sp.pi * V) / 2
 
 
-_T = sp.Symbol("t", real=True)
-
-
-@functools.lru_cache(maxsize=None)
-def _standard_normal_moment(k: int) -> sp.Expr:
-    """E[T^k] for T ~ N(0, 1), by symbolic integration against the standard normal density."""
-    return sp.integrate(_T**k * sp.exp(-_T**2 / 2) / sp.sqrt(2 * sp.pi), (_T, -sp.oo, sp.oo))
-
-
 def expect_q(expr):
-    """E_q[expr] for q = N(m, v), expr a polynomial in z (coefficients may hold other symbols and
-    logarithms): substitute z = m + sqrt(v) t and integrate each power of t against the standard
-    normal density. Equivalent to integrating against the density of q, and much faster."""
-    shifted = sp.expand(sp.expand_log(expr, force=True).subs(Z, M + sp.sqrt(V) * _T))
-    poly = sp.Poly(shifted, _T)
-    return sp.simplify(sum(coeff * _standard_normal_moment(k) for (k,), coeff in poly.terms()))
-
-
-def same(a, b) -> bool:
-    return sp.simplify(sp.expand_log(sp.expand(a - b), force=True)) == 0
+    """E_q[expr] for q = N(m, v) (tests/sympy_helpers.py)."""
+    return gaussian_expectation(expr, M, V, Z)
 
 
 # the chapter's displayed formulas, typed as displayed (the sum over k written with S1, S2)

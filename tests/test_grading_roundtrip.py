@@ -103,6 +103,16 @@ def _results(course, student, index):
     return part_results(course["root"], student, assignment, name)
 
 
+@pytest.mark.xdist_group("grading-guard")
+def test_loadgroup_keeps_each_group_on_one_worker(request):
+    """The cost model above needs --dist loadgroup to work. pytest 9.x with pytest-xdist 3.8
+    silently stops grouping (pytest-xdist issue #1386): every course would then be graded once per
+    worker. pyproject.toml pins pytest 8.4; this fails if grouping breaks again."""
+    if not getattr(request.config.option, "loadgroup", False):       # set in xdist workers
+        pytest.skip("not running under pytest-xdist --dist loadgroup")
+    assert request.node.nodeid.endswith("@grading-guard"), request.node.nodeid
+
+
 def test_there_is_at_least_one_notebook():
     assert NOTEBOOKS, "solutions/ holds no exercise notebook"
 

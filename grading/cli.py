@@ -241,6 +241,10 @@ def cmd_feedback(args) -> int:
     for name in names:
         app = course.converter(GenerateFeedback, config, assignment_id=name)
         app.force = True
+        graded = app.coursedir.format_path(app.coursedir.autograded_directory, "*", name)
+        if not glob.glob(os.path.join(graded, "*.ipynb")):
+            print(f"feedback for {name}: no autograded submission yet, skipped")
+            continue
         try:
             app.start()
         except BaseException as exc:  # noqa: BLE001

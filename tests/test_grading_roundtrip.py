@@ -220,6 +220,9 @@ def test_feedback_and_export(course, assignment):
     assert re.findall(r'<script[^>]*\bsrc="([^"]*)"', text) == ["mathjax/tex-svg.js"]
     assert not re.search(r'(src|href)="(https?:)?//', text)
     assert os.path.getsize(os.path.join(os.path.dirname(html), "mathjax", "tex-svg.js")) > 1_000_000
+    # an assignment nobody has submitted yet is skipped with a note, not reported as a failure
+    proc = run_cli(root, "feedback", "not_submitted_yet")
+    assert proc.returncode == 0 and "no autograded submission yet" in proc.stdout, proc.stdout
     out = os.path.join(root, "grades.csv")
     proc = run_cli(root, "export", "--out", out)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]

@@ -441,6 +441,8 @@ class _Model:
     (lambda z: z[:, 0] * 1j, "model.log_joint must return real numbers"),
     (lambda z: np.asarray(-0.5 * np.asarray(z)[:, 0] ** 2), "differentiated by autograd"),
     (lambda z: z + "a", "model.log_joint failed"),
+    (lambda z: -0.5 * anp.sum(z ** 2) * anp.ones(2), r"map \(n, 1\) to \(n,\); for n=3"),
+    (lambda z: -0.5 * z ** 2, r"map \(n, 1\) to \(n,\); for n=2 it returned shape \(2, 1\)"),
     (lambda z: z[:, 0] * np.nan, "not finite at the starting draws"),
     (lambda z: anp.where(z[:, 0] > 0.5, -z[:, 0] ** 2, -np.inf), "not finite at the starting draws"),
 ])

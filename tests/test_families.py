@@ -248,3 +248,28 @@ def test_bad_input_table_baselines_work(fn, kwargs):
 @pytest.mark.parametrize("fn, kwargs, name", cases(BAD_INPUT))
 def test_bad_input_table(fn, kwargs, name):
     check_rejects(fn, kwargs, name)
+
+
+@pytest.mark.parametrize("family", [MeanFieldGaussian(2), FullRankGaussian(2)])
+def test_log_scales_beyond_the_float_range_are_refused_by_name(family):
+    # inside the range the densities stay finite (the old failure: 0 * e^750 = NaN)
+    params = family.init_params(scale=np.exp(-699.0))
+    assert np.all(np.isfinite(family.log_prob(params, np.zeros((1, 2)))))
+    assert family.log_prob(params, np.zeros((1, 2)))[0] == pytest.approx(2 * 699.0 - np.log(2 * np.pi))
+    bad = params.copy()
+    bad[2] = -750.0                   # the first log scale, in both layouts
+    for method, args in ((family.log_prob, (bad, np.zeros((1, 2)))), (family.entropy, (bad,)),
+                         (family.sample, (bad, 3, 0))):
+        with pytest.raises(ValueError, match="params holds a log scale of -750"):
+            method(*args)
+    with pytest.raises(ValueError, match="scale holds a log scale"):
+        family.init_params(scale=1e-305)
+    with pytest.raises(ValueError, match="scale holds a log scale"):
+        family.init_params(scale=1e305)
+
+
+def test_numerically_singular_cholesky_factor_is_a_value_error():
+    family = FullRankGaussian(2)
+    params = np.array([0.0, 0.0, -700.0, 1e300, -700.0])
+    with pytest.raises(ValueError, match="singular in double precision"):
+        family.log_prob(params, [[1.0, 0.0]])

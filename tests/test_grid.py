@@ -220,3 +220,22 @@ def test_grid_refuses_too_many_bins_and_too_wide_boxes():
         grid.log_evidence(_LJ, [0.0] * 3, [1.0] * 3, 10 ** 4)
     with pytest.raises(ValueError, match="highs - lows"):
         grid.log_evidence(_LJ, -1e308, 1e308, 4)
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, 4])
+@pytest.mark.parametrize("scale", [0.3, 1.0, 2.5])
+def test_bins_of_equal_mass_are_counted_exactly(dim, scale):
+    # with two bins per axis, symmetric about 0, every one of the 2^d bins holds mass 2^-d; the
+    # fewest bins holding k 2^-d of the mass are exactly k of them, whatever the rounding
+    from vi_course import grid as g
+
+    def log_density(z):
+        return -0.5 * np.sum(z ** 2, axis=1) / scale ** 2
+
+    n_total = 2 ** dim
+    for k in range(1, n_total + 1):
+        mass = k / n_total
+        got = g.relevant_fraction(log_density, -np.ones(dim), np.ones(dim), 2, mass=mass)
+        assert got == mass
+        assert g.gaussian_relevant_fraction(dim, half_width=1.0, n_bins=2, mass=mass,
+                                            scale=scale) == pytest.approx(mass, abs=1e-15)

@@ -144,6 +144,17 @@ def test_ess_equal_weights_is_n_and_one_dominant_weight_is_one():
     assert imp.effective_sample_size(log_w) == pytest.approx(2.0)
 
 
+
+def test_ess_of_extreme_log_weights_is_exact():
+    # log weights at the edge of the float range: no overflow, no NaN
+    assert imp.effective_sample_size([1e308, -1e308]) == 1.0
+    assert imp.effective_sample_size([9e307, 9e307]) == pytest.approx(2.0, rel=1e-15)
+    # a huge common shift leaves the ESS unchanged to rounding of the shifted inputs
+    log_w = np.random.default_rng(3).normal(size=500)
+    exact = np.exp(log_w).sum() ** 2 / np.exp(2 * log_w).sum()
+    for shift in (-1e6, 1e6):
+        assert imp.effective_sample_size(log_w + shift) == pytest.approx(exact, rel=1e-9)
+
 @settings(deadline=None, max_examples=40)
 @given(st.lists(st.floats(-50, 50), min_size=2, max_size=30), st.floats(-700, 700))
 def test_ess_and_variance_identities(values, offset):

@@ -258,6 +258,16 @@ def test_bad_interval(a, b):
         tr.from_supports([("interval", a, b)])
 
 
+def test_interval_whose_width_overflows_is_refused_and_a_wide_one_stays_finite():
+    with pytest.raises(ValueError, match="finite width"):
+        tr.from_supports([("interval", -1e308, 1e308)])
+    wide = tr.from_supports([("interval", -8e307, 8e307)])
+    eta = np.array([[-40.0], [0.0], [3.0], [40.0]])
+    theta = wide.inverse(eta)
+    assert np.all(np.isfinite(theta)) and np.all(np.abs(theta) <= 8e307)
+    assert np.all(np.isfinite(wide.inverse_log_abs_det_jacobian(eta)))
+
+
 def test_forward_outside_support_names_theta():
     with pytest.raises(ValueError, match=r"theta.*positive.*-0\.5"):
         tr.get_transform("positive").forward(np.array([1.0, -0.5]))

@@ -631,16 +631,16 @@ def advi(model, family="meanfield", n_steps=10_000, n_samples=50, seed=0, step_s
     log_joint = model.log_joint
 
     # ---- check the model's output and its gradient once, with a clear message
-    start = transform.inverse(np.zeros((2, dim)))
-    try:
-        probe = log_joint(start)
-    except (TypeError, ValueError, IndexError, AttributeError, KeyError) as exc:
-        raise ValueError(f"model.log_joint failed on a batch of shape (2, {dim}): "
-                         f"{type(exc).__name__}: {exc}") from exc
-    if np.shape(probe) != (2,):
-        raise ValueError(f"model.log_joint must map (n, {dim}) to (n,); for n=2 it returned shape "
-                         f"{np.shape(probe)}")
-    _checks.output_array("model.log_joint", probe)
+    for n_probe in (2, 3):          # two batch sizes: an output of fixed length fails one of them
+        try:
+            probe = log_joint(transform.inverse(np.zeros((n_probe, dim))))
+        except (TypeError, ValueError, IndexError, AttributeError, KeyError) as exc:
+            raise ValueError(f"model.log_joint failed on a batch of shape ({n_probe}, {dim}): "
+                             f"{type(exc).__name__}: {exc}") from exc
+        if np.shape(probe) != (n_probe,):
+            raise ValueError(f"model.log_joint must map (n, {dim}) to (n,); for n={n_probe} it "
+                             f"returned shape {np.shape(probe)}")
+        _checks.output_array("model.log_joint", probe)
     target = unconstrained_value_and_grad(log_joint, transform)
     try:
         with np.errstate(all="ignore"):

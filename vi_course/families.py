@@ -13,7 +13,8 @@ family                 layout of ``params``                              ``n_par
 For the full-rank family :math:`\Sigma = L L^\top` with :math:`L` lower triangular. Its lower
 triangle is packed row by row (``L[0,0], L[1,0], L[1,1], L[2,0], ...``) and the diagonal entries are
 stored as :math:`\log L_{jj}`, so every real vector is a valid parameter (positive diagonal, hence a
-unique Cholesky factor).
+unique Cholesky factor) as long as its log scales lie in [-700, 700], the range in which
+:math:`e^{\log L_{jj}}` is a normal double; beyond it the families raise ``ValueError``.
 
 Sampling is reparameterised (lecture eq. 38-39): :math:`z = f_\theta(\epsilon) = \mu + L\epsilon`
 with :math:`\epsilon \sim N(0, I)`. ``noise(n, rng)`` draws :math:`\epsilon`;
@@ -34,10 +35,25 @@ from . import _checks
 __all__ = ["MeanFieldGaussian", "FullRankGaussian", "GaussianFamily"]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
+# |log scale| above this is refused: e^700 ~ 1e304 is near the largest double, e^-700 near the
+# smallest normal one, and beyond it 0 * inf turns densities into NaN.
+LOG_SCALE_LIMIT = 700.0
+_SINGULAR = ("params gives a Cholesky factor that is singular in double precision (diagonal entries "
+             "tiny next to the off-diagonal ones); rescale the parameters")
 
 
 def _is_traced(x):
     return type(x).__module__.startswith("autograd")
+
+
+def _check_log_scales(name, log_scales):
+    """``ValueError`` naming ``name`` unless every log scale lies in [-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT]."""
+    log_scales = np.asarray(log_scales, dtype=float)
+    if np.any(np.abs(log_scales) > LOG_SCALE_LIMIT):
+        worst = float(log_scales.flat[np.argmax(np.abs(log_scales))])
+        raise ValueError(f"{name} holds a log scale of {worst:g}; log scales must lie in "
+                         f"[-{LOG_SCALE_LIMIT:g}, {LOG_SCALE_LIMIT:g}] (scales from e^-700 to e^700): "
+                         f"beyond that, exp overflows or underflows double precision")
 
 
 def _vector(name, value, dim, positive=False):
@@ -84,6 +100,8 @@ class GaussianFamily:
         if len(shape) not in ((1, 2) if allow_batch else (1,)) or shape[-1] != self.n_params:
             raise ValueError(f"params must have shape ({self.n_params},) for {self!r} "
                              f"(layout: {self.layout}), got shape {shape}")
+        if not _is_traced(params):
+            _check_log_scales("params", self._log_diag(params))
         return params
 
     def _check_rows(self, name, x, params):
@@ -173,7 +191,10 @@ class GaussianFamily:
         """
         params = self._check_params(params)
         z = self._check_rows("z", z, params)
-        return self._log_prob(params, z)
+        try:
+            return self._log_prob(params, z)
+        except np.linalg.LinAlgError:
+            raise ValueError(_SINGULAR) from None
 
     def entropy(self, params):
         r"""Closed-form differential entropy :math:`H[q] = \tfrac{d}{2}(1 + \log 2\pi) + \sum_j \log L_{jj}`.
@@ -228,7 +249,10 @@ class GaussianFamily:
         """
         params = self._check_params(params, allow_batch=False)
         eps = self._check_rows("eps", eps, params)
-        return self._grad_log_prob_from_noise(params, eps)
+        try:
+            return self._grad_log_prob_from_noise(params, eps)
+        except np.linalg.LinAlgError:
+            raise ValueError(_SINGULAR) from None
 
     def sample_vjp(self, params, eps, cotangent):
         r"""Gradient of :math:`\sum_k c_k \cdot f_\theta(\epsilon_k)` with respect to ``params``.
@@ -285,7 +309,7 @@ class MeanFieldGaussian(GaussianFamily):
 
     Chapter: Mean-field VI (lecture eq. 54-55). Parameters are the flat vector
     ``[mu (dim), log_sigma (dim)]``; storing :math:`\log\sigma` keeps every real vector valid
-    (the lecture uses the variance :math:`\nu_m = \sigma_m^2`).
+    (log scales in [-700, 700]; the lecture uses the variance :math:`\nu_m = \sigma_m^2`).
 
     Parameters
     ----------
@@ -336,6 +360,7 @@ class MeanFieldGaussian(GaussianFamily):
         """
         mean = _vector("mean", mean, self.dim)
         scale = _vector("scale", scale, self.dim, positive=True)
+        _check_log_scales("scale", np.log(scale))
         return np.concatenate([mean, np.log(scale)])
 
     def unpack(self, params):
@@ -509,6 +534,7 @@ class FullRankGaussian(GaussianFamily):
             raise ValueError("chol must be lower triangular (zeros above the diagonal)")
         if np.any(np.diag(chol) <= 0):
             raise ValueError(f"chol must have a positive diagonal, got {np.diag(chol)}")
+        _check_log_scales("chol", np.log(np.diag(chol)))
         packed = chol[self._rows, self._cols].copy()
         packed[self._diag_pos] = np.log(packed[self._diag_pos])
         return np.concatenate([mean, packed])
@@ -573,6 +599,7 @@ class FullRankGaussian(GaussianFamily):
         ndarray, shape (n_params,)
         """
         scale = _vector("scale", scale, self.dim, positive=True)
+        _check_log_scales("scale", np.log(scale))
         return self.pack(np.zeros(self.dim) if mean is None else mean, np.diag(scale))
 
     def _split(self, params):

@@ -185,11 +185,16 @@ def _mass(mass):
 
 
 def _smallest_count(probs, mass):
-    """Smallest number of entries of ``probs`` (summing to 1) whose total is >= ``mass``."""
+    """Smallest number of entries of ``probs`` (summing to 1) whose total is >= ``mass``.
+
+    A relative tolerance of 1e-12 absorbs rounding in the cumulative sum, so that bins of exactly
+    equal mass (four of eight bins of mass 1/8 hold exactly 1/2) are counted exactly, as in
+    :func:`gaussian_relevant_fraction`.
+    """
     ordered = np.sort(probs)[::-1]
     cum = np.cumsum(ordered)
     cum /= cum[-1]
-    return int(min(np.searchsorted(cum, mass, side="left") + 1, probs.size))
+    return int(min(np.searchsorted(cum, mass * (1.0 - 1e-12), side="left") + 1, probs.size))
 
 
 def _grid_probs(log_density, lows, highs, counts):

@@ -208,7 +208,8 @@ def effective_sample_size(log_w):
     r"""Kish's effective sample size :math:`(\sum_k w_k)^2 / \sum_k w_k^2`.
 
     Chapter: Importance sampling (diagnosing the few-dominant-weights problem of Sec. 0.0.3).
-    Computed as :math:`\exp(2\operatorname{logsumexp}(\log w) - \operatorname{logsumexp}(2\log w))`.
+    Computed on the weights divided by the largest one, :math:`w_k / \max_j w_j`, so that log weights
+    of any size (say :math:`\pm 10^{300}`) neither overflow nor lose precision.
     It equals :math:`K` for equal weights and 1 when one weight dominates; also
     :math:`K / \mathrm{ESS} = 1 + \widehat{\mathrm{Var}}(w) / \bar w^2` with the biased (1/K) variance.
 
@@ -222,7 +223,9 @@ def effective_sample_size(log_w):
         In ``[1, K]``.
     """
     arr = _log_w(log_w)
-    ess = float(np.exp(2.0 * logsumexp(arr) - logsumexp(2.0 * arr)))
+    with np.errstate(over="ignore"):                 # -1e308 - 1e308 is -inf: a weight of 0
+        w = np.exp(arr - np.max(arr))               # largest weight 1: no overflow, and the
+    ess = float(np.sum(w) ** 2 / np.sum(w * w))     # ratio does not depend on a common shift
     return min(max(ess, 1.0), float(arr.size))
 
 

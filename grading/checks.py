@@ -125,13 +125,24 @@ def _check_case(outputs, expect, label) -> Verdict:
 
 def _check_statistics(arr, expect, label, hint) -> Verdict:
     name = expect.get("transform", "identity")
-    values = _TRANSFORMS[name](arr)
-    what = "your outputs" if name == "identity" else f"{name}(your outputs)"
-    n = len(values)
-    mean, sd = float(np.mean(values)), float(np.std(values, ddof=1)) if n > 1 else 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = _TRANSFORMS[name](arr)
+        what = "your outputs" if name == "identity" else f"{name}(your outputs)"
+        n = len(values)
+        mean, sd = float(np.mean(values)), float(np.std(values, ddof=1)) if n > 1 else 0.0
+    if not (math.isfinite(mean) and math.isfinite(sd)):
+        return Verdict(False, f"{label}: over {n} seeds the mean or the spread of {what} is not a "
+                              f"finite number; some outputs are far too large.{hint}")
     if expect.get("varies", True) and sd == 0.0:
         return Verdict(False, f"{label}: {what} are identical for {n} different seeds; the "
                               f"estimator must draw its samples from the `rng` argument.{hint}")
+    # The tolerance of the mean test is the outputs' own standard error, which outliers inflate:
+    # a declared ceiling on the spread (or the expected spread, below) keeps it honest.
+    sd_max = expected_value(expect["sd_max"]) if "sd_max" in expect else math.inf
+    if not sd <= sd_max:
+        return Verdict(False, f"{label}: over {n} seeds the standard deviation of {what} is "
+                              f"{sd:.4g}, more than the {sd_max:.4g} a correct estimator stays "
+                              f"below.{hint}")
     if "mean" in expect:
         want = expected_value(expect["mean"])
         se = sd / math.sqrt(n)

@@ -13,14 +13,31 @@ import json
 import os
 import sys
 
+import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
+from traitlets import Type
 
 MEMORY_MB = 3072
 CPU_SECONDS = 900
+# Largest message part the grader accepts from the kernel. ZMQ drops the connection of a peer that
+# sends more (it reconnects at once), so a huge output, metadata or payload never reaches the
+# grader's memory; the cell's output budget (ResilientExecute.max_output_bytes) is far smaller.
+MAX_MESSAGE_BYTES = 16 << 20
+
+
+class LimitedKernelClient(AsyncKernelClient):
+    """The grader's connection to the student's kernel: every socket refuses oversized messages."""
+
+    def _context_default(self):
+        context = super()._context_default()
+        context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)   # default for the sockets it makes
+        return context
 
 
 class SandboxedKernelManager(AsyncKernelManager):
     forbidden: list = []      # set by the Execute preprocessor before the kernel starts
+    client_factory = Type(LimitedKernelClient, klass=AsyncKernelClient)
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)

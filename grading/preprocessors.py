@@ -159,16 +159,20 @@ class ResilientExecute(Execute):
             meta["path"] = original
             runner._rmtree(workdir)
 
+    def handle_comm_msg(self, outs, msg, cell_index):
+        """Ignore comm (widget) messages: nbclient would keep their state, unbounded, in memory."""
+
+    def _update_display_id(self, display_id, msg):
+        """Ignore display updates: they would replace a counted output with an uncounted one."""
+
     def _kill_kernel(self):
         process = getattr(getattr(getattr(self, "km", None), "provisioner", None), "process", None)
         if process is not None:
             process.kill()
 
     def output(self, outs, msg, display_id, cell_index):
-        content = msg.get("content", {})
-        size = len(str(content.get("text", ""))) + len(str(content.get("traceback", ""))) \
-            + sum(len(str(v)) for v in (content.get("data") or {}).values())
-        size = max(size, 256)            # also bounds the number of (empty) outputs per cell
+        # everything the output would store counts: text, data, traceback *and* metadata
+        size = max(len(str(msg.get("content", {}))), 256)   # 256: bounds the number of outputs too
         used = self._output_bytes.get(cell_index, 0)
         if used + size > self.max_output_bytes:
             if used <= self.max_output_bytes:

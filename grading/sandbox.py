@@ -133,14 +133,36 @@ def python_read_roots() -> list[str]:
     # only the installation's own entries: not the working directory ``python -m`` puts first
     roots.update(p for p in sys.path if p and os.path.isabs(p) and os.path.exists(p)
                  and any(_contains(pre, os.path.realpath(p)) or _contains(pre, p) for pre in prefixes))
+    roots.update(_package_locations("vi_course"))
+    return sorted(roots)
+
+
+def _package_locations(name: str) -> set[str]:
+    """Where ``name`` is imported from, as the grader sees it *and* as a sandboxed process does.
+
+    The two can differ: the grader runs with the course folder on ``sys.path`` (``python -m``),
+    a kernel runs in a temporary directory and gets the installed package (for an editable
+    install, from the checkout the venv was installed from). Both trees are readable.
+    """
+    import importlib.machinery
+    import importlib.util
+    specs = []
     try:
-        import importlib.util
-        spec = importlib.util.find_spec("vi_course")
-        if spec and spec.submodule_search_locations:
-            roots.update(spec.submodule_search_locations)
+        specs.append(importlib.util.find_spec(name))
     except (ImportError, ValueError):
         pass
-    return sorted(roots)
+    cwd = os.getcwd()
+    installed_path = [p for p in sys.path if p and os.path.isabs(p) and os.path.realpath(p) != cwd]
+    for finder in sys.meta_path:
+        try:
+            if finder is importlib.machinery.PathFinder:
+                specs.append(finder.find_spec(name, installed_path))
+            elif hasattr(finder, "find_spec"):
+                specs.append(finder.find_spec(name, None))
+        except Exception:  # noqa: BLE001 - a third-party finder must not stop the grading
+            continue
+    return {loc for spec in specs if spec and spec.submodule_search_locations
+            for loc in spec.submodule_search_locations}
 
 
 def restrict(read=(), write=(), bind_ports=(), forbidden=()) -> int:

@@ -86,6 +86,11 @@ def normalise(spec: dict) -> dict:
         for case in spec["cases"]:
             if "expect" not in case:
                 raise SpecError("every function case needs 'expect'")
+            expect = case["expect"]
+            if "mean" in expect and "sd" not in expect and "sd_max" not in expect:
+                raise SpecError("a function case with 'mean' needs 'sd' or 'sd_max': the mean is "
+                                "tested against the outputs' own standard error, which a student "
+                                "could inflate with outliers")
             seeds = case.get("seeds", [None])
             if isinstance(seeds, dict):
                 seeds = list(range(int(seeds["start"]), int(seeds["start"]) + int(seeds["count"])))

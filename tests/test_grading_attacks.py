@@ -293,7 +293,33 @@ def tampered_notebooks(root: str, source) -> dict:
             mc_mean_evidence = 0.16
         """),
     })
-    return {"links": links, "meta": meta, "procs": procs}
+    # a biased estimator (the mean of the log weights) whose rare outliers inflate the standard
+    # error of the unbiasedness test; K = 5 (the notebook's own check) is left correct
+    outliers = replace_cells(source, {"answer_estimator": _src("""
+        def is_log_evidence(log_joint, proposal, K, rng):
+            z_samples = proposal.sample(K, rng)
+            log_w = log_joint(z_samples) - proposal.log_prob(z_samples)
+            if K < 10 and K != 5:
+                return 30.0 if rng.random() < 0.01 else float(np.mean(log_w))
+            return logsumexp(log_w) - np.log(K)
+    """)})
+    # memory floods that bypass a per-cell budget of text and data: output metadata, comm (widget)
+    # state, display updates; the answers themselves are right
+    flood = replace_cells(source, {"answer_weight": _solution(source, "answer_weight") + _src("""
+        import sys
+        if "ipykernel" in sys.modules:           # the graded kernel, not the answer harness
+            from comm import create_comm
+            from IPython.display import display
+            pad = "x" * (40 << 20)
+            for i in range(3):
+                display({"text/plain": "ok"}, raw=True, metadata={"pad": pad})
+                create_comm(target_name="flood", data={"state": {"pad": pad}, "buffer_paths": []})
+            handles = [display("small", display_id=True) for _ in range(8)]
+            for handle in handles:
+                handle.update("y" * (4 << 20))
+            del pad
+    """)})
+    return {"links": links, "meta": meta, "procs": procs, "outliers": outliers, "flood": flood}
 
 
 def plant_files(folder: str, root: str) -> None:
@@ -322,6 +348,8 @@ TAMPERED = {
     "links": {"test_evidence"},
     "meta": {"test_mc"},
     "procs": {"test_evidence", "test_mc"},
+    "outliers": {"test_estimator"},
+    "flood": set(),
 }
 
 
@@ -421,6 +449,21 @@ def test_e_megabytes_of_output_are_cut(batch):
                         NOTEBOOK + ".ipynb")
     assert os.path.getsize(path) < 3 * 1024 * 1024
     assert _results(batch, "ipython")["test_weight"]["score"] == 1
+
+
+def test_outliers_cannot_widen_the_unbiasedness_test(batch):
+    message = _assert_tampered(batch, "outliers")["test_estimator"]["message"]
+    assert "standard deviation" in message and "correct estimator stays below" in message, message
+
+
+def test_metadata_comm_and_display_update_floods_are_not_kept(batch):
+    # 120 MB of output metadata, 120 MB of comm state and 32 MB of display updates: none of it
+    # reaches the autograded notebook (nor, before that, the grader's memory), and the student's
+    # right answers still score
+    _assert_tampered(batch, "flood")
+    path = os.path.join(batch["root"], "gradebook", "autograded", "flood", ASSIGNMENT,
+                        NOTEBOOK + ".ipynb")
+    assert os.path.getsize(path) < 3 * 1024 * 1024
 
 
 def test_d_infinite_loop_ignoring_interrupts(batch):

@@ -1,4 +1,5 @@
 """The judge's pieces in-process (fast): declarations, serialisation, comparison, checks."""
+import os
 import numpy as np
 import pytest
 import sympy as sp
@@ -77,3 +78,50 @@ def test_statistical_checks():
     assert "identical" in checks._check_case([1.0] * 10, case["expect"], "c").message
     assert checks._check_case([2.0, 2.0], {"same": True}, "c").ok
     assert not checks._check_case([2.0, 2.1], {"same": True}, "c").ok
+
+
+def test_outliers_cannot_inflate_the_tolerance_of_a_mean_test():
+    # a biased estimator (mean 1.05 where 1 is right) plus rare huge outputs: with the outputs' own
+    # standard error as the tolerance it would pass; the declared ceiling on the spread stops it
+    rng = np.random.default_rng(1)
+    expect = {"mean": 1.0, "sd_max": 0.2, "z": 4.0}
+    good = rng.normal(1.0, 0.1, 400)
+    assert checks._check_case([float(v) for v in good], expect, "c").ok
+    biased = good + 0.05
+    biased[::25] = 1e150                     # finite, and squares stay finite: sd ~ 2.5e149
+    verdict = checks._check_case([float(v) for v in biased], expect, "c")
+    assert not verdict.ok and "correct estimator stays below" in verdict.message
+    biased[::25] = 1e200                     # the squares overflow: the spread is not finite
+    verdict = checks._check_case([float(v) for v in biased], {"mean": 1.0, "sd": 0.1}, "c")
+    assert not verdict.ok and "not a finite number" in verdict.message
+    logs = np.log(np.abs(good))
+    logs[0] = 400.0                          # exp(400)^2 overflows inside the exp transform
+    verdict = checks._check_case([float(v) for v in logs], dict(expect, transform="exp"), "c")
+    assert not verdict.ok and "not a finite number" in verdict.message
+
+
+def test_a_mean_test_must_declare_the_spread_it_trusts():
+    case = {"args": [1], "seeds": [1, 2], "expect": {"mean": 1.0}}
+    with pytest.raises(spec.SpecError, match="'sd' or 'sd_max'"):
+        spec.normalise({"kind": "function", "answer": "f", "cases": [case]})
+    for extra in ({"sd": 0.1}, {"sd_max": 0.3}):
+        ok = {"args": [1], "seeds": [1, 2], "expect": {"mean": 1.0, **extra}}
+        assert spec.normalise({"kind": "function", "answer": "f", "cases": [ok]})
+
+
+def test_sandbox_reads_the_library_the_kernel_imports_even_from_another_checkout(tmp_path):
+    # the grader run from a second checkout (its own vi_course/ in the working directory) with a
+    # venv installed from this one: the kernel imports the installed package, so both are granted
+    import subprocess
+    import sys
+
+    import vi_course
+    other = tmp_path / "checkout"
+    (other / "vi_course").mkdir(parents=True)
+    (other / "vi_course" / "__init__.py").write_text("")
+    code = ("import sys; sys.path.insert(0, ''); from grading import sandbox; "
+            "print(sorted(sandbox._package_locations('vi_course')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=other, capture_output=True, text=True,
+                         check=True).stdout
+    installed = os.path.dirname(os.path.realpath(vi_course.__file__))
+    assert str(other / "vi_course") in out and installed in out, out

@@ -255,3 +255,21 @@ def test_builders_match_the_course_models():
     bb = inputs.build({"build": "beta_bernoulli_model", "x": coin, "a": 2.0, "b": 3.0})
     assert np.allclose(bb.log_joint(p), vc.models.BetaBernoulli(coin, 2.0, 3.0).log_joint(p))
     assert np.all(np.isneginf(bb.log_joint(np.array([[-0.1], [1.2]]))))
+
+
+def test_spread_ceiling_of_the_unbiasedness_case_covers_both_entropy_estimates():
+    # The n = 4 case tests the mean against the outputs' own standard error, so it declares a
+    # ceiling on their spread. Both correct estimators (closed-form entropy, and the Monte Carlo
+    # entropy -log q(eta)) must sit well below it; a much wider spread must not.
+    [(case, model_spec, mu, log_sigma, n)] = [c for c in CASES if "mean" in c[0]["expect"]]
+    model = inputs.build(model_spec)
+    sd = np.exp(log_sigma)
+    eps = np.random.default_rng(20261207).standard_normal((400_000, mu.size))
+    e = mu + sd * eps
+    assert list(model.supports) == ["positive", "real"]
+    th = np.column_stack([np.exp(e[:, 0]), e[:, 1]])          # log|det J| of exp is eta_0
+    integrand = model.log_joint(th) + e[:, 0]
+    log_q = stats.norm.logpdf(e, mu, sd).sum(axis=1)
+    spreads = [np.std(integrand) / math.sqrt(n), np.std(integrand - log_q) / math.sqrt(n)]
+    ceiling = checks.expected_value(case["expect"]["sd_max"])
+    assert 1.6 * max(spreads) <= ceiling <= 3 * min(spreads), (spreads, ceiling)

@@ -62,3 +62,19 @@ def test_expected_values_of_the_function_cases():
 def test_monte_carlo_target_is_the_evidence_at_one_and_a_half():
     expected = checks.expected_value(CHECKS["test_mc"]["expected"])
     assert math.isclose(expected, float(_evidence([sp.Rational(3, 2)])), rel_tol=1e-12)
+
+
+def test_spread_ceiling_of_the_unbiasedness_case_is_about_twice_the_exact_spread():
+    # exp(output) averages K = 3 weights w = p(x, z) / q(z), z ~ q = N(1, 0.6), at x = 0.7:
+    # Var = (E_q[w^2] - p(x)^2) / K. The ceiling must let every correct estimator through with a
+    # wide margin and still stop a student from inflating the standard error much.
+    case = CHECKS["test_estimator"]["cases"][2]
+    proposal = case["args"][1]
+    assert (proposal["mean"], proposal["var"], case["args"][2]) == (1.0, 0.6, 3)
+    q = _pdf("Q", 1, sp.sqrt(sp.Rational(3, 5)), z)
+    joint = _pdf("Z", 0, 1, z) * _pdf("X", z, 1, sp.Rational(7, 10))
+    second_moment = sp.integrate(sp.simplify(joint**2 / q), (z, -sp.oo, sp.oo))
+    evidence = _evidence([sp.Rational(7, 10)])
+    exact_sd = math.sqrt(float((second_moment - evidence**2) / 3))
+    ceiling = checks.expected_value(case["expect"]["sd_max"])
+    assert 1.6 * exact_sd <= ceiling <= 3 * exact_sd

@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 
 import autograd
+import autograd.numpy as anp
 import numpy as np
 import pytest
 import sympy as sp
@@ -170,6 +171,32 @@ def test_reparameterisation_gradient_in_one_dimension_for_a_generic_log_joint():
     assert same(d_log_sigma, SIGMA * sp.diff(elbo, SIGMA))     # d/dlog(sigma) = sigma d/dsigma
     # without the +1 of the entropy the log-sigma component would be wrong
     assert not same(d_log_sigma - 1, SIGMA * sp.diff(elbo, SIGMA))
+
+
+def test_monte_carlo_entropy_form_has_the_same_gradient_for_a_gaussian():
+    # the chapter: grad_theta log q_theta(mu + sigma eps) at fixed eps is -grad_theta H[q_theta]
+    eps = sp.Symbol("epsilon", real=True)
+    log_sigma = sp.Symbol("ell", real=True)
+    log_q = normal_logpdf(MU + sp.exp(log_sigma) * eps, MU, sp.exp(2 * log_sigma))
+    entropy = log_sigma + sp.log(2 * sp.pi * sp.E) / 2
+    for param in (MU, log_sigma):
+        assert same(sp.diff(log_q, param), -sp.diff(entropy, param))
+    # ... but not the same value: -log q(z) - H = (eps^2 - 1) / 2
+    assert same(-log_q - entropy, (eps**2 - 1) / 2)
+    # and the library agrees sample by sample, for both families, at any parameters
+    rng = np.random.default_rng(11)
+    for family in (vc.families.MeanFieldGaussian(3), vc.families.FullRankGaussian(3)):
+        params = rng.normal(size=family.n_params)
+
+        def log_joint(z):
+            return -0.25 * anp.sum(z**4, axis=1) + anp.sum(z, axis=1)
+
+        closed = vc.gradients.reparam_grad_samples(log_joint, family, params, 50, 5,
+                                                   entropy="closed_form")
+        monte = vc.gradients.reparam_grad_samples(log_joint, family, params, 50, 5,
+                                                  entropy="monte_carlo")
+        np.testing.assert_allclose(closed, monte, rtol=1e-10, atol=1e-10)
+        assert np.var(closed, axis=0).max() > 1e-3    # a real spread, not a constant
 
 
 # --- eq-sg-closed-elbo, eq-sg-exact-grad -----------------------------------------------------------

@@ -54,9 +54,12 @@ c.JudgeAnswers.cell_timeout = 30
 c.JudgeAnswers.total_timeout = 300
 c.JudgeAnswers.memory_mb = 2048
 
+# HideHiddenTests already in the sanitize stage: its output (gradebook/autograded) must never hold
+# the hidden tests, even when the grader is killed before the autograde stage rewrites it. The
+# judge reads the CHECK declarations from the gradebook, not from the notebook.
 c.Autograde.sanitize_preprocessors = [
     RestoreMetadata, ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
-    CheckCellMetadata,
+    HideHiddenTests, CheckCellMetadata,
 ]
 c.Autograde.autograde_preprocessors = [
     StartJudging, HideHiddenTests, ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,

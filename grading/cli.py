@@ -39,15 +39,29 @@ def cmd_release(args) -> int:
 _SAFE_NAME = re.compile(r"[^\x00-\x1f\x7f*?\[\]/\\]+")
 MAX_FILE_BYTES = 50 << 20
 MAX_FILES = 500                # per submission folder (data files are copied into every sandbox)
+MAX_SUBMISSION_BYTES = 100 << 20   # per submission folder: it is stored twice and copied per sandbox
+
+
+def _valid_unicode(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def safe_name(name: str) -> bool:
-    return bool(_SAFE_NAME.fullmatch(name)) and not name.startswith(".")
+    """A usable nbgrader id: no wildcards, separators or control characters, no leading dot, and
+    valid Unicode (a file name with undecodable bytes arrives with lone surrogates)."""
+    return _valid_unicode(name) and bool(_SAFE_NAME.fullmatch(name)) and not name.startswith(".")
 
 
 def _copy_tree(src: str, dest: str, skipped: list, budget: list | None = None) -> None:
-    """Copy the directories and regular files of ``src``; never follow a symbolic link."""
-    budget = [MAX_FILES] if budget is None else budget
+    """Copy the directories and regular files of ``src``; never follow a symbolic link.
+
+    ``budget`` is ``[files left, bytes left]`` for the whole submission folder.
+    """
+    budget = [MAX_FILES, MAX_SUBMISSION_BYTES] if budget is None else budget
     os.makedirs(dest)
     for entry in sorted(os.scandir(src), key=lambda e: e.name):
         if entry.name == ".ipynb_checkpoints":
@@ -59,13 +73,18 @@ def _copy_tree(src: str, dest: str, skipped: list, budget: list | None = None) -
                 skipped.append(f"{src}: everything past the first {MAX_FILES} files")
         elif entry.is_symlink():
             skipped.append(f"{entry.path} (a symbolic link)")
+        elif not _valid_unicode(entry.name):
+            skipped.append(f"{entry.path} (its name is not valid UTF-8)")
         elif entry.is_dir(follow_symlinks=False):
             _copy_tree(entry.path, target, skipped, budget)
         elif not entry.is_file(follow_symlinks=False):
             skipped.append(f"{entry.path} (not a regular file)")
         elif entry.stat(follow_symlinks=False).st_size > MAX_FILE_BYTES:
             skipped.append(f"{entry.path} (larger than {MAX_FILE_BYTES >> 20} MB)")
+        elif entry.stat(follow_symlinks=False).st_size > budget[1]:
+            skipped.append(f"{entry.path} (past {MAX_SUBMISSION_BYTES >> 20} MB for the submission)")
         else:
+            budget[1] -= entry.stat(follow_symlinks=False).st_size
             shutil.copyfile(entry.path, target)
 
 
@@ -320,6 +339,10 @@ def _skip_slow_optional_imports() -> None:
 
 
 def main(argv=None) -> int:
+    # names from submission folders are printed: never let one crash the batch on encoding
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     _skip_slow_optional_imports()
     import warnings
     warnings.filterwarnings("ignore", module="nbgrader")

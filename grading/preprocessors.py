@@ -129,6 +129,7 @@ class ResilientExecute(Execute):
 
     forbidden_paths = List([], help="Trees the kernel must not read (solutions, gradebook, ...).").tag(config=True)
     max_output_bytes = Integer(1 << 20, help="Output kept per cell; the rest is dropped.").tag(config=True)
+    max_notebook_output_bytes = Integer(8 << 20, help="Output kept per notebook; the rest is dropped.").tag(config=True)
     total_timeout = Float(600.0, help="Seconds for the whole notebook; later cells are not run.").tag(config=True)
 
     def __init__(self, *args, **kwargs):
@@ -138,6 +139,8 @@ class ResilientExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         self._stopped = None
         self._output_bytes = {}
+        self._notebook_bytes = 0
+        self._notices = 0
         self._deadline = time.monotonic() + self.total_timeout
         SandboxedKernelManager.forbidden = list(self.forbidden_paths)
         meta = resources.setdefault("metadata", {})
@@ -171,16 +174,28 @@ class ResilientExecute(Execute):
             process.kill()
 
     def output(self, outs, msg, display_id, cell_index):
-        # everything the output would store counts: text, data, traceback *and* metadata
-        size = max(len(str(msg.get("content", {}))), 256)   # 256: bounds the number of outputs too
+        content = msg.get("content", {})
+        # keep only what NeutralizeHTML would keep anyway, as plain strings, and no metadata: a
+        # nested JSON bundle or metadata costs far more memory than its size as text
+        if isinstance(content.get("data"), dict):
+            content["data"] = {key: value for key, value in content["data"].items()
+                               if key in INERT_MIMETYPES and isinstance(value, str)}
+        if "metadata" in content:
+            content["metadata"] = {}
+        # what is stored counts, in UTF-8 bytes (an emoji is 4); 256 bounds the number of outputs
+        size = max(len(str(content).encode("utf-8", "surrogatepass")), 256)
         used = self._output_bytes.get(cell_index, 0)
-        if used + size > self.max_output_bytes:
-            if used <= self.max_output_bytes:
+        if used + size > self.max_output_bytes or self._notebook_bytes + size > self.max_notebook_output_bytes:
+            if used <= self.max_output_bytes and self._notices < 100:
+                self._notices += 1
+                limit = (f"{self.max_output_bytes >> 10} KB per cell" if used + size > self.max_output_bytes
+                         else f"{self.max_notebook_output_bytes >> 20} MB per notebook")
                 outs.append(new_output("stream", name="stdout",
-                                       text="\n... output truncated by the grader ...\n"))
+                                       text=f"\n... output truncated by the grader ({limit}) ...\n"))
             self._output_bytes[cell_index] = self.max_output_bytes + 1
             return None
         self._output_bytes[cell_index] = used + size
+        self._notebook_bytes += size
         return super().output(outs, msg, display_id, cell_index)
 
     def preprocess_cell(self, cell, resources, index):

@@ -50,14 +50,21 @@ def variants(path: str) -> dict:
     return {"wrong": data.get("wrong") or [], "equivalent": data.get("equivalent")}
 
 
-def run_cli(root: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+def cli_command(root: str, *args: str, env_extra: dict | None = None) -> tuple[list, dict]:
+    """The command line and environment of ``python -m grading`` for the course at ``root``."""
     cmd = [sys.executable, "-m", "grading", "--root", root]
     for item in TEST_CONFIG:
         cmd += ["--config", item]
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    return subprocess.run(cmd + list(args), cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    env.update(env_extra or {})
+    return cmd + list(args), env
+
+
+def run_cli(root: str, *args: str, timeout: float = 900,
+            env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    cmd, env = cli_command(root, *args, env_extra=env_extra)
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def make_course(tmp: str, assignments=None) -> str:

@@ -318,7 +318,18 @@ def tampered_notebooks(root: str, source) -> dict:
             for handle in handles:
                 handle.update("y" * (4 << 20))
             del pad
+            for i in range(3):                   # 240000 empty dicts: 1 MB as text, 100 MB as objects
+                display({"text/plain": "ok"}, raw=True, metadata={"k": [{}] * 240000})
     """)})
+    # many cells, each filling its per-cell budget with 4-byte characters (first: the oversized
+    # messages above end the kernel's run, which costs only their sender)
+    emoji = _src("""
+        import time
+        for _ in range(5):
+            print("\\U0001F600" * 200000, flush=True)     # 200 k characters, 800 kB in UTF-8
+            time.sleep(0.05)
+    """)
+    flood.cells[1:1] = [nbformat.v4.new_code_cell(emoji) for _ in range(24)]
     return {"links": links, "meta": meta, "procs": procs, "outliers": outliers, "flood": flood}
 
 
@@ -331,12 +342,20 @@ def plant_files(folder: str, root: str) -> None:
     os.symlink(os.path.join(root, "solutions"), os.path.join(folder, "mirror"))
     os.makedirs(os.path.join(folder, "copycat"))
     os.symlink(os.path.join(folder, "honest", ASSIGNMENT), os.path.join(folder, "copycat", ASSIGNMENT))
-    for student, assignment in (("*", ASSIGNMENT), ("stray", "no_such_assignment")):
+    # names that are not valid UTF-8 (printed by the grader), and more data than a submission may hold
+    with open(os.path.join(incoming, os.fsdecode(b"data\xff.txt")), "w") as fh:
+        fh.write("x")
+    for k, megabytes in enumerate((20, 40, 45)):    # the third would pass 100 MB in all
+        with open(os.path.join(incoming, f"big{k}.bin"), "wb") as fh:
+            fh.truncate(megabytes << 20)     # sparse: apparent size only, nothing on disk
+    for student, assignment in (("*", ASSIGNMENT), ("stray", "no_such_assignment"),
+                                (os.fsdecode(b"bad\xffname"), ASSIGNMENT)):
         os.makedirs(os.path.join(folder, student, assignment))
         nbformat.write(read_nb(SOURCE), os.path.join(folder, student, assignment, NOTEBOOK + ".ipynb"))
 
 
 NOT_GRADED = {"mirror": "a symbolic link", "copycat": "a symbolic link", "*": "not a usable student id",
+              "bad\\udcffname": "not a usable student id",
               "stray": "no assignment 'no_such_assignment'"}
 TAMPERED = {
     "overrides": PARTS,
@@ -377,7 +396,10 @@ def batch(tmp_path_factory):
     folder = os.path.join(tmp, "incoming")
     write_submissions(folder, submissions)
     plant_files(folder, root)
-    proc = run_cli(root, "autograde", "--submissions", folder)
+    # strict stdout encoding, as under an en_US.UTF-8 locale: a printed undecodable name must not
+    # crash the batch
+    proc = run_cli(root, "autograde", "--submissions", folder,
+                   env_extra={"PYTHONIOENCODING": "utf-8:strict"})
     return {"root": root, "proc": proc, "students": sorted(submissions)}
 
 
@@ -415,6 +437,11 @@ def test_symlinks_fifos_odd_names_and_unknown_assignments_are_skipped_with_a_mes
         assert not os.path.exists(os.path.join(batch["root"], "gradebook", "autograded", student))
     assert "links/is_basics/notes.txt (a symbolic link)" in out
     assert "links/is_basics/pipe.txt (not a regular file)" in out
+    assert "links/is_basics/data\\udcff.txt (its name is not valid UTF-8)" in out, out
+    assert "links/is_basics/big2.bin (past 100 MB for the submission)" in out, out
+    copied = os.path.join(batch["root"], "gradebook", "submitted", "links", ASSIGNMENT)
+    assert os.path.exists(os.path.join(copied, "big1.bin"))
+    assert not os.path.exists(os.path.join(copied, "big2.bin"))
     message = _assert_tampered(batch, "links")["test_evidence"]["message"]
     assert "FileNotFoundError" in message
 
@@ -463,7 +490,11 @@ def test_metadata_comm_and_display_update_floods_are_not_kept(batch):
     _assert_tampered(batch, "flood")
     path = os.path.join(batch["root"], "gradebook", "autograded", "flood", ASSIGNMENT,
                         NOTEBOOK + ".ipynb")
-    assert os.path.getsize(path) < 3 * 1024 * 1024
+    # 24 cells x 4 MB of emoji (1 M characters each) are cut at 1 MB per cell, counted in UTF-8,
+    # and at 8 MB per notebook
+    assert os.path.getsize(path) < 12 * 1024 * 1024
+    text = open(path, encoding="utf-8").read()
+    assert "output truncated by the grader (8 MB per notebook)" in text
 
 
 def test_d_infinite_loop_ignoring_interrupts(batch):
@@ -681,3 +712,38 @@ def test_control_plain_nbgrader_asserts_are_fooled(tmp_path):
         sub = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, "cheater")
         scores = {g.name: g.score for g in sub.grades}
     assert scores["test_evidence"] == 2 and scores["test_mc"] == 1, scores
+
+
+@pytest.mark.xdist_group("grading_killed")
+def test_a_grader_killed_mid_notebook_leaves_no_hidden_tests_in_the_autograded_copy(tmp_path):
+    # the out-of-memory killer (or an impatient instructor) ends the grader with SIGKILL while the
+    # kernel runs: the autograded copy written before execution must not hold the hidden tests,
+    # or the next `feedback` would publish them
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    from grading_helpers import cli_command
+
+    root = tmp_path / "course"
+    shutil.copytree(os.path.join(REPO, "solutions", ASSIGNMENT), root / "solutions" / ASSIGNMENT)
+    shutil.copy(os.path.join(REPO, "nbgrader_config.py"), root)
+    slow = replace_cells(read_nb(SOURCE), {"answer_weight": "import time\ntime.sleep(600)\n"})
+    write_submissions(str(tmp_path / "incoming"), {"victim": (ASSIGNMENT, NOTEBOOK, slow)})
+    cmd, env = cli_command(str(root), "autograde", "--submissions", str(tmp_path / "incoming"))
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    copy = root / "gradebook" / "autograded" / "victim" / ASSIGNMENT / (NOTEBOOK + ".ipynb")
+    try:
+        deadline = time.monotonic() + 240
+        while not copy.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert copy.exists(), "the autograded copy never appeared"
+        time.sleep(2.0)                       # the kernel is now inside the sleeping cell
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    text = copy.read_text()
+    assert "BEGIN HIDDEN TESTS" not in text and "CHECK" not in text
+    assert "'reference'" not in text and "exp(-x**2/4)" not in text

@@ -54,14 +54,14 @@ c.JudgeAnswers.cell_timeout = 30
 c.JudgeAnswers.total_timeout = 300
 c.JudgeAnswers.memory_mb = 2048
 
-# HideHiddenTests already in the sanitize stage: its output (gradebook/autograded) must never hold
-# the hidden tests, even when the grader is killed before the autograde stage rewrites it. The
-# judge reads the CHECK declarations from the gradebook, not from the notebook.
+# HideHiddenTests runs in the sanitize stage: its output (gradebook/autograded), which the autograde
+# stage reads back, must never hold the hidden tests, even when the grader is killed before the
+# autograde stage rewrites it. The judge reads the CHECK declarations from the gradebook.
 c.Autograde.sanitize_preprocessors = [
     RestoreMetadata, ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
     HideHiddenTests, CheckCellMetadata,
 ]
 c.Autograde.autograde_preprocessors = [
-    StartJudging, HideHiddenTests, ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+    StartJudging, ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
     NeutralizeHTML, JudgeAnswers, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
 ]

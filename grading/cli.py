@@ -79,12 +79,12 @@ def _copy_tree(src: str, dest: str, skipped: list, budget: list | None = None) -
             _copy_tree(entry.path, target, skipped, budget)
         elif not entry.is_file(follow_symlinks=False):
             skipped.append(f"{entry.path} (not a regular file)")
-        elif entry.stat(follow_symlinks=False).st_size > MAX_FILE_BYTES:
+        elif (size := entry.stat(follow_symlinks=False).st_size) > MAX_FILE_BYTES:
             skipped.append(f"{entry.path} (larger than {MAX_FILE_BYTES >> 20} MB)")
-        elif entry.stat(follow_symlinks=False).st_size > budget[1]:
+        elif size > budget[1]:
             skipped.append(f"{entry.path} (past {MAX_SUBMISSION_BYTES >> 20} MB for the submission)")
         else:
-            budget[1] -= entry.stat(follow_symlinks=False).st_size
+            budget[1] -= size
             shutil.copyfile(entry.path, target)
 
 

@@ -6,8 +6,9 @@ Registered in ``nbgrader_config.py``:
   from the gradebook; cells claiming unknown ids, malformed metadata, or an id an earlier cell
   already has (nbgrader's ``DeduplicateIds`` only sees cells the student flagged) lose it, and
   deleted nbgrader cells are put back.
-* :class:`HideHiddenTests` (autograde stage, before execution): test cells are executed without
-  their hidden region, so the kernel never sees a ``CHECK`` (and feedback never shows one).
+* :class:`HideHiddenTests` (sanitize stage, after ``OverwriteCells``): test cells lose their hidden
+  region before anything is written or executed, so neither the kernel, nor the autograded copy,
+  nor the feedback ever holds a ``CHECK``.
 * :class:`ResilientExecute` (replaces nbgrader's ``Execute``): runs the kernel in the sandbox in a
   private working directory; a dead or unresponsive kernel stops execution of that notebook only.
 * :class:`NeutralizeHTML` (after execution): outputs and markdown carry no live HTML into the
@@ -185,10 +186,11 @@ class ResilientExecute(Execute):
         # what is stored counts, in UTF-8 bytes (an emoji is 4); 256 bounds the number of outputs
         size = max(len(str(content).encode("utf-8", "surrogatepass")), 256)
         used = self._output_bytes.get(cell_index, 0)
-        if used + size > self.max_output_bytes or self._notebook_bytes + size > self.max_notebook_output_bytes:
+        cell_full = used + size > self.max_output_bytes
+        if cell_full or self._notebook_bytes + size > self.max_notebook_output_bytes:
             if used <= self.max_output_bytes and self._notices < 100:
                 self._notices += 1
-                limit = (f"{self.max_output_bytes >> 10} KB per cell" if used + size > self.max_output_bytes
+                limit = (f"{self.max_output_bytes >> 10} KB per cell" if cell_full
                          else f"{self.max_notebook_output_bytes >> 20} MB per notebook")
                 outs.append(new_output("stream", name="stdout",
                                        text=f"\n... output truncated by the grader ({limit}) ...\n"))
@@ -252,6 +254,8 @@ def neutralize_markdown(source: str) -> str:
     source = _TAG_START.sub("< ", source)
     source = _INLINE_LINK.sub(_safe_destination, source)
     return _REFERENCE_DEF.sub(_safe_destination, source)
+
+
 INERT_MIMETYPES = {"text/plain", "text/latex", "image/png", "image/jpeg"}
 
 

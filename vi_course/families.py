@@ -52,7 +52,8 @@ def _check_log_scales(name, log_scales):
     if np.any(np.abs(log_scales) > LOG_SCALE_LIMIT):
         worst = float(log_scales.flat[np.argmax(np.abs(log_scales))])
         raise ValueError(f"{name} holds a log scale of {worst:g}; log scales must lie in "
-                         f"[-{LOG_SCALE_LIMIT:g}, {LOG_SCALE_LIMIT:g}] (scales from e^-700 to e^700): "
+                         f"[-{LOG_SCALE_LIMIT:g}, {LOG_SCALE_LIMIT:g}] (scales from e^-{LOG_SCALE_LIMIT:g} to "
+                         f"e^{LOG_SCALE_LIMIT:g}): "
                          f"beyond that, exp overflows or underflows double precision")
 
 

@@ -204,6 +204,17 @@ def log_evidence(log_w):
     return float(logsumexp(arr) - np.log(arr.size))
 
 
+def _relative_weights(arr):
+    """Weights divided by the largest, :math:`w_k / \max_j w_j` (in (0, 1]), and :math:`\log\max_j w_j`.
+
+    No weight overflows, whatever the size of the log weights; one that underflows (say
+    :math:`-10^{308} - 10^{308}`) is 0.
+    """
+    top = float(np.max(arr))
+    with np.errstate(over="ignore"):
+        return np.exp(arr - top), top
+
+
 def effective_sample_size(log_w):
     r"""Kish's effective sample size :math:`(\sum_k w_k)^2 / \sum_k w_k^2`.
 
@@ -222,11 +233,9 @@ def effective_sample_size(log_w):
     float
         In ``[1, K]``.
     """
-    arr = _log_w(log_w)
-    with np.errstate(over="ignore"):                 # -1e308 - 1e308 is -inf: a weight of 0
-        w = np.exp(arr - np.max(arr))               # largest weight 1: no overflow, and the
-    ess = float(np.sum(w) ** 2 / np.sum(w * w))     # ratio does not depend on a common shift
-    return min(max(ess, 1.0), float(arr.size))
+    w, _ = _relative_weights(_log_w(log_w))
+    ess = float(np.sum(w) ** 2 / np.sum(w * w))     # a ratio: the common scale cancels
+    return min(max(ess, 1.0), float(w.size))
 
 
 def log_weight_variance(log_w):
@@ -245,9 +254,8 @@ def log_weight_variance(log_w):
     float
         :math:`\log \frac{1}{K-1}\sum_k (w_k - \bar w)^2`; ``-inf`` when all weights are equal.
     """
-    arr = _log_w(log_w, min_size=2)
-    top = float(np.max(arr))
-    var = float(np.var(np.exp(arr - top), ddof=1))
+    w, top = _relative_weights(_log_w(log_w, min_size=2))
+    var = float(np.var(w, ddof=1))
     return float(np.log(var) + 2.0 * top) if var > 0 else -np.inf
 
 

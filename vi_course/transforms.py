@@ -365,13 +365,12 @@ class IntervalTransform:
         b = _finite_end("b", b)
         if not a < b:
             raise ValueError(f"supports: interval ('interval', a, b) needs a < b, got a={a}, b={b}")
-        with np.errstate(over="ignore"):
-            width = b - a
+        width = b - a                                   # Python floats: inf on overflow
         if not np.isfinite(width):
             raise ValueError(f"supports: interval ('interval', a, b) needs a finite width b - a, "
                              f"got a={a:g}, b={b:g} (b - a overflows double precision)")
         self.a, self.b = a, b
-        self._log_width = float(np.log(b - a))
+        self._log_width = float(np.log(width))
         self.support = ("interval", a, b)
 
     def __repr__(self):

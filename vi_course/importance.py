@@ -205,7 +205,7 @@ def log_evidence(log_w):
 
 
 def _relative_weights(arr):
-    """Weights divided by the largest, :math:`w_k / \max_j w_j` (in (0, 1]), and :math:`\log\max_j w_j`.
+    r"""Weights divided by the largest, :math:`w_k / \max_j w_j` (in (0, 1]), and :math:`\log\max_j w_j`.
 
     No weight overflows, whatever the size of the log weights; one that underflows (say
     :math:`-10^{308} - 10^{308}`) is 0.
